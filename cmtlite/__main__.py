@@ -1,0 +1,5 @@
+"""``python -m cmtlite`` runs the command-line interface."""
+
+from cmtlite.cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""Defaults shared by the pipeline stages. Units are in the names or the comments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Musical grid: 4/4 with 16th-note ticks.
+TICKS_PER_BEAT = 4
+BEATS_PER_BAR = 4
+TICKS_PER_BAR = TICKS_PER_BEAT * BEATS_PER_BAR
+
+# Tempo search range and fallback.
+MIN_TEMPO_BPM = 70.0
+MAX_TEMPO_BPM = 150.0
+DEFAULT_TEMPO_BPM = 100.0  # used when a video has no periodic motion
+USER_TEMPO_RANGE_BPM = (30.0, 300.0)  # what --tempo accepts
+
+# Video analysis.
+ANALYSIS_LONG_SIDE_PX = 256  # optical flow runs on frames scaled so the long side is this
+THUMB_SIZE_PX = (64, 36)  # (width, height) of the thumbnails compared for scene cuts
+DIRECTOGRAM_BINS = 8  # flow directions, 45 degrees apart
+DIRECTOGRAM_SMOOTH_FRAMES = 0.6  # Gaussian sigma over time, in analyzed frames: tames frame jitter
+MIN_BEAT_GAP_S = 0.25  # visual beats closer than this are merged
+BEAT_WINDOW_S = 1.0  # half-width of the window for the adaptive beat threshold
+BEAT_THRESHOLD_MADS = 4.0  # a beat stands this many MADs above the local median
+BEAT_MIN_SALIENCY = 0.02  # absolute floor, in frame diagonals per second
+BEAT_MIN_RELATIVE = 0.2  # ... and at least this fraction of the clip's 99th percentile
+HELD_FRAME_DIFF = 0.5  # a frame this close (0..255) to the last analyzed one is a held frame: skipped
+MAX_HOLD_S = 0.25  # ... but never more than this long, so the analysis keeps its time resolution
+CUT_WINDOW_FRAMES = 10  # neighbours on each side for the adaptive cut threshold
+CUT_MIN_DIFF = 12.0  # mean absolute thumbnail difference (0..255) a cut must exceed
+CUT_MEDIAN_RATIO = 3.0  # ... and this multiple of the local median difference
+CUT_MEDIAN_OFFSET = 5.0  # ... plus this offset (0..255)
+TEMPO_MIN_CONFIDENCE = 0.15  # normalized autocorrelation below which tempo falls back
+TEMPO_MIN_BEATS = 4  # fewer visual beats than this: tempo falls back
+PHASE_TOLERANCE_S = 0.04  # width of the Gaussian that scores grid-beat alignment
+
+# Where the shipped model, calibration and soundfonts live (the repository root).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO_ROOT / "models"
+CALIBRATION_PATH = MODELS_DIR / "calibration.json"

@@ -1,0 +1,86 @@
+"""Safe output files: check first, write to a temporary file, then rename.
+
+An output is never left half written and an existing file is never replaced
+unless the caller passes ``force=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cmtlite.errors import OutputError
+
+
+def check_output(path: Path, *, force: bool) -> Path:
+    """Check that ``path`` can be written before any long work starts.
+
+    Parameters
+    ----------
+    path : Path
+        The file to be written.
+    force : bool
+        Allow replacing an existing file.
+
+    Returns
+    -------
+    Path
+        ``path``, made absolute.
+
+    Raises
+    ------
+    OutputError
+        The file exists (without ``force``), is a folder, or its folder is
+        missing or not writable.
+    """
+    path = Path(path).absolute()
+    if path.is_dir():
+        msg = f"{path}: output is a directory"
+        raise OutputError(msg)
+    if path.exists() and not force:
+        msg = f"{path}: output exists (use --force to overwrite)"
+        raise OutputError(msg)
+    parent = path.parent
+    if not parent.is_dir():
+        msg = f"{path}: output directory {parent} does not exist"
+        raise OutputError(msg)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        msg = f"{path}: output directory {parent} is not writable"
+        raise OutputError(msg)
+    return path
+
+
+@contextmanager
+def atomic_output(path: Path, *, force: bool) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    The temporary name keeps the suffix, so libraries that pick a format from
+    the extension still work. On any exception (``KeyboardInterrupt``
+    included) the temporary file is removed and ``path`` is untouched.
+
+    Examples
+    --------
+    >>> with atomic_output(Path("out.json"), force=False) as tmp:  # doctest: +SKIP
+    ...     tmp.write_text("{}")
+    """
+    path = check_output(path, force=force)
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            msg = f"{path}: nothing was written"
+            raise OutputError(msg)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, obj: Any, *, force: bool) -> Path:  # noqa: ANN401
+    """Write ``obj`` as indented JSON to ``path`` atomically; return the path."""
+    with atomic_output(path, force=force) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1, allow_nan=False) + "\n")
+    return Path(path).absolute()

@@ -1,0 +1,82 @@
+"""Pictures a person reads at a glance: the controls of an analyzed video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from cmtlite.constants import BEATS_PER_BAR  # noqa: E402
+from cmtlite.controls import Analysis  # noqa: E402
+from cmtlite.outputs import atomic_output  # noqa: E402
+
+
+def _mark_bars(axes: list[plt.Axes], bar_times_s: np.ndarray) -> None:
+    for ax in axes:
+        for t in bar_times_s:
+            ax.axvline(t, color="0.85", lw=0.8, zorder=0)
+
+
+def plot_analysis(analysis: Analysis, path: Path, *, force: bool) -> Path:
+    """Write a PNG of motion, saliency, visual beats, cuts, bars and control levels.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        From :func:`cmtlite.controls.analyze_video`.
+    path : Path
+        Output PNG.
+    force : bool
+        Overwrite an existing file.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    motion, grid = analysis.motion, analysis.grid
+    bar_times = grid.bar_times_s()
+    bar_edges = np.append(bar_times, bar_times[-1] + grid.beat_s * BEATS_PER_BAR)
+    fig, (ax_speed, ax_sal, ax_beat) = plt.subplots(3, 1, figsize=(12, 7.5), sharex=True, height_ratios=[3, 3, 2])
+    _mark_bars([ax_speed, ax_sal, ax_beat], bar_times)
+
+    ax_speed.plot(motion.times_s, motion.speed, color="tab:blue", lw=0.8, label="motion speed (per frame)")
+    ax_speed.stairs(analysis.bar_speed, bar_edges, color="tab:blue", lw=2, label="mean per bar")
+    ax_speed.set_ylabel("speed\n(diagonals / s)")
+    ax_density = ax_speed.twinx()
+    ax_density.stairs(analysis.bar_density, bar_edges, color="tab:orange", lw=2, label="density level")
+    ax_density.set_ylim(0, 17)
+    ax_density.set_ylabel("density\n(onset ticks / bar)", color="tab:orange")
+    ax_speed.legend(loc="upper left", fontsize=8)
+
+    ax_sal.plot(motion.times_s, analysis.saliency, color="0.3", lw=0.8, label="saliency (deceleration)")
+    beats = analysis.beats
+    ax_sal.vlines(beats.times_s, 0, beats.strengths * analysis.saliency.max(initial=1e-9), color="tab:green", lw=2, label="visual beats (height = strength)")
+    for k, t in enumerate(motion.times_s[analysis.cut_frames]):
+        ax_sal.axvline(t, color="tab:red", ls="--", lw=1.2, label="scene cut" if k == 0 else None)
+        ax_speed.axvline(t, color="tab:red", ls="--", lw=1.2)
+    ax_sal.set_ylabel("saliency\n(diagonals / s)")
+    ax_sal.legend(loc="upper left", fontsize=8)
+
+    beat_times = grid.beat_times_s()
+    downbeat = np.arange(len(beat_times)) % BEATS_PER_BAR == 0
+    ax_beat.bar(beat_times, analysis.beat_levels, width=grid.beat_s * 0.35, color=np.where(downbeat, "tab:purple", "tab:pink"))
+    ax_beat.set_ylabel("strength level\nper beat")
+    ax_beat.set_xlabel("time (s)   |   grey lines: bars (purple: downbeats)")
+    for ax in (ax_speed, ax_sal, ax_beat):
+        ax.axvspan(min(bar_times[0], 0.0), 0.0, color="0.92", zorder=0)
+        ax.axvspan(analysis.duration_s, bar_edges[-1], color="0.92", zorder=0)
+    ax_beat.set_xlim(bar_edges[0], bar_edges[-1])
+    fig.suptitle(
+        f"{analysis.info.path.name}: {grid.tempo_bpm:.1f} BPM ({analysis.tempo_source}), "
+        f"{grid.n_bars} bars, {len(beats.times_s)} visual beats, {len(analysis.cut_frames)} cuts"
+    )
+    fig.tight_layout()
+    with atomic_output(Path(path), force=force) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return Path(path).absolute()

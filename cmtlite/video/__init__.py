@@ -1,0 +1,1 @@
+"""Video analysis stage: decode frames, measure motion, find rhythm."""

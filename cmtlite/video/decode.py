@@ -1,0 +1,245 @@
+"""Streaming video decode with PyAV: one small grayscale frame at a time.
+
+Frames are decoded in a background thread and handed over through a bounded
+queue, so memory does not grow with the video's length and decoding overlaps
+with the optical flow on the two cores of a small machine.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cmtlite.errors import VideoReadError
+
+try:
+    import av
+
+    _HAS_AV = True
+except ImportError:  # pragma: no cover - av is a hard dependency of the package
+    _HAS_AV = False
+
+_PREFETCH_FRAMES = 32
+_LUMA_FIRST_FORMATS = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "gray")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video, before decoding it.
+
+    Attributes
+    ----------
+    path : Path
+        The video file, absolute.
+    width, height : int
+        Display size in pixels, after rotation metadata is applied.
+    fps : float
+        Average frame rate in frames per second (the stream's guess for VFR).
+    duration_s : float
+        Duration of the video stream in seconds (0 when the container gives none).
+    n_frames_estimate : int
+        Frame count the container reports or ``duration_s * fps``; a guess.
+    has_audio : bool
+        Whether the file has an audio stream.
+    codec : str
+        Name of the video codec.
+    """
+
+    path: Path
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    n_frames_estimate: int
+    has_audio: bool
+    codec: str
+
+
+def _require_av() -> None:
+    if not _HAS_AV:
+        msg = "PyAV is needed to read videos: pip install av"
+        raise ImportError(msg)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        msg = f"{path}: no such file"
+        raise VideoReadError(msg)
+    if path.is_dir():
+        msg = f"{path}: is a directory, not a video"
+        raise VideoReadError(msg)
+    if path.stat().st_size == 0:
+        msg = f"{path}: empty file (0 bytes)"
+        raise VideoReadError(msg)
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    _check_file(path)
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as err:
+        msg = f"{path}: not a readable video ({getattr(err, 'strerror', None) or err})"
+        raise VideoReadError(msg) from err
+    if not container.streams.video:
+        container.close()
+        msg = f"{path}: has no video stream"
+        raise VideoReadError(msg)
+    return container
+
+
+def _first_frame_rotation_deg(container: av.container.InputContainer, path: Path) -> int:
+    """Decode the first frame; return its display rotation in degrees."""
+    try:
+        frame = next(container.decode(video=0), None)
+    except av.error.FFmpegError as err:
+        msg = f"{path}: no frame could be decoded ({err})"
+        raise VideoReadError(msg) from err
+    if frame is None:
+        msg = f"{path}: the video stream has no frames"
+        raise VideoReadError(msg)
+    return int(getattr(frame, "rotation", 0) or 0)
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Read a video's metadata and decode its first frame.
+
+    Raises
+    ------
+    VideoReadError
+        Missing, empty, unreadable file, one with no video stream or no frame.
+    """
+    _require_av()
+    path = Path(path).absolute()
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration_s = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration_s = container.duration / 1e6
+        else:
+            duration_s = 0.0
+        n_frames = stream.frames or int(round(duration_s * fps))
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if _first_frame_rotation_deg(container, path) % 180:
+            width, height = height, width
+        return VideoInfo(
+            path=path,
+            width=width,
+            height=height,
+            fps=fps,
+            duration_s=duration_s,
+            n_frames_estimate=n_frames,
+            has_audio=bool(container.streams.audio),
+            codec=stream.codec_context.name,
+        )
+    finally:
+        container.close()
+
+
+def analysis_size(width: int, height: int, *, long_side_px: int) -> tuple[int, int]:
+    """(width, height) of the small analysis frame: long side ``long_side_px``, even sizes."""
+    scale = long_side_px / max(width, height)
+    return max(2 * round(width * scale / 2), 8), max(2 * round(height * scale / 2), 8)
+
+
+def _luma(frame: av.VideoFrame) -> np.ndarray:
+    """The frame's luma plane as a (H, W) uint8 view, converting only if needed."""
+    if frame.format.name in _LUMA_FIRST_FORMATS:
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        return rows[:, : plane.width]
+    return frame.to_ndarray(format="gray")
+
+
+def _small_gray(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+    luma = _luma(frame)
+    rotation = int(getattr(frame, "rotation", 0) or 0) % 360
+    if rotation:
+        luma = np.ascontiguousarray(np.rot90(luma, k=rotation // 90))
+    return cv2.resize(luma, size, interpolation=cv2.INTER_LINEAR)
+
+
+def _decode_into(path: Path, size: tuple[int, int], out: queue.Queue, stop: threading.Event) -> None:
+    """Producer thread: decode ``path`` and put (time_s, frame) items, then None."""
+    item: object = None
+    try:
+        container = _open(path)
+        try:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            fallback_dt = 1.0 / float(stream.average_rate or 25)
+            for index, frame in enumerate(container.decode(stream)):
+                time_s = frame.time if frame.time is not None else index * fallback_dt
+                while not stop.is_set():
+                    try:
+                        out.put((time_s, _small_gray(frame, size)), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        finally:
+            container.close()
+    except (av.error.FFmpegError, VideoReadError) as err:
+        item = err
+    finally:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+
+
+def iter_frames(path: Path, *, size: tuple[int, int]) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(time_s, gray)`` for each frame, decoded ahead in a thread.
+
+    Parameters
+    ----------
+    path : Path
+        The video file.
+    size : (int, int)
+        (width, height) of the returned frames in display orientation, in pixels.
+
+    Yields
+    ------
+    time_s : float
+        Presentation time in seconds, strictly increasing, from the first frame.
+    gray : np.ndarray [shape=(h, w), dtype=uint8]
+        The luma, downscaled, rotated to display orientation.
+
+    Raises
+    ------
+    VideoReadError
+        The file cannot be decoded; frames already yielded stay valid.
+    """
+    _require_av()
+    frames: queue.Queue = queue.Queue(maxsize=_PREFETCH_FRAMES)
+    stop = threading.Event()
+    worker = threading.Thread(target=_decode_into, args=(Path(path), size, frames, stop), daemon=True)
+    worker.start()
+    first_s, last_s = None, -math.inf
+    try:
+        while (item := frames.get()) is not None:
+            if isinstance(item, Exception):
+                msg = f"{path}: decoding failed ({item})"
+                raise VideoReadError(msg) from item
+            time_s, gray = item
+            first_s = time_s if first_s is None else first_s
+            if time_s - first_s <= last_s:
+                continue  # duplicate or out-of-order timestamp
+            last_s = time_s - first_s
+            yield last_s, gray
+    finally:
+        stop.set()
+        worker.join(timeout=5)

@@ -1,0 +1,128 @@
+"""The command line from outside: outputs, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cmtlite.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_bad_input(result, *words):
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0]
+
+
+def test_analyze_writes_json_and_plot(bounce_clip, tmp_path):
+    out, plot = tmp_path / "controls.json", tmp_path / "controls.png"
+    result = run("analyze", bounce_clip, "-o", out, "--plot", plot, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["n_bars"] >= 4
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["controls.json", "controls.png"]
+
+
+def test_existing_output_is_refused_and_unchanged(bounce_clip, tmp_path):
+    out = tmp_path / "controls.json"
+    out.write_text("keep me")
+    assert_bad_input(run("analyze", bounce_clip, "-o", out, "-q"), "exists", "--force")
+    assert out.read_text() == "keep me"
+    assert run("analyze", bounce_clip, "-o", out, "-q", "--force").exit_code == 0
+    assert json.loads(out.read_text())["tempo_bpm"] > 0
+
+
+def _audio_only(path):
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        samples = (0.1 * np.sin(np.arange(44100) / 10)).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(np.repeat(samples, 2, axis=0).reshape(1, -1), format="flt", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = 44100, 0, Fraction(1, 44100)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("missing", ["no such file"]),
+        ("directory", ["directory"]),
+        ("empty", ["empty"]),
+        ("text", ["not a readable video"]),
+        ("truncated", ["clip.mp4"]),
+        ("audio_only", ["no video stream"]),
+    ],
+)
+def test_bad_videos(case, words, bounce_clip, tmp_path):
+    video = tmp_path / "clip.mp4"
+    if case == "directory":
+        video.mkdir()
+    elif case == "empty":
+        video.write_bytes(b"")
+    elif case == "text":
+        video.write_text("this is a text file renamed to mp4\n")
+    elif case == "truncated":
+        data = bounce_clip.read_bytes()
+        video.write_bytes(data[: len(data) // 2])
+    elif case == "audio_only":
+        video = tmp_path / "clip.m4a"
+        _audio_only(video)
+    out = tmp_path / "out.json"
+    assert_bad_input(run("analyze", video, "-o", out, "-q"), *words)
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--tempo", "0"], ["--tempo", "between"]),
+    (["--tempo", "10000"], ["--tempo"]),
+    (["--tempo", "nan"], ["--tempo"]),
+    (["--tempo", "fast"], ["--tempo"]),
+    ([], ["Missing option", "-o"]),
+])
+def test_bad_options(args, words, bounce_clip, tmp_path):
+    out = [] if not args else ["-o", tmp_path / "out.json"]
+    assert_bad_input(run("analyze", bounce_clip, *out, *args, "-q"), *words)
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_output_directory_missing(bounce_clip, tmp_path):
+    assert_bad_input(run("analyze", bounce_clip, "-o", tmp_path / "nope" / "c.json", "-q"), "does not exist")
+
+
+def test_plot_path_checked_before_work(bounce_clip, tmp_path):
+    plot = tmp_path / "p.png"
+    plot.write_bytes(b"old")
+    out = tmp_path / "c.json"
+    assert_bad_input(run("analyze", bounce_clip, "-o", out, "--plot", plot, "-q"), "p.png", "exists")
+    assert not out.exists() and plot.read_bytes() == b"old"
+
+
+def test_non_ascii_and_spaces_in_paths(bounce_clip, tmp_path):
+    folder = tmp_path / "mes vidéos ♪"
+    folder.mkdir()
+    video = folder / "clip été.mp4"
+    video.write_bytes(bounce_clip.read_bytes())
+    result = run("analyze", video, "-o", folder / "contrôles.json", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((folder / "contrôles.json").read_text())["video_path"] == str(video)
+
+
+def test_version_and_help():
+    assert run("--version").exit_code == 0
+    result = run("--help")
+    assert result.exit_code == 0 and "analyze" in result.output

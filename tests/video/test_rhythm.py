@@ -1,0 +1,73 @@
+"""Rhythm analysis on synthetic clips with known impacts, cuts and tempo."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cmtlite.clips import cut_times_s, impact_times_s
+from cmtlite.video.decode import probe_video
+from cmtlite.video.motion import measure_motion
+from cmtlite.video.rhythm import detect_cuts, detect_visual_beats, estimate_tempo, saliency_envelope
+from tests.conftest import BOUNCE_SCENES
+
+
+def _rhythm(path):
+    motion = measure_motion(probe_video(path))
+    cuts = detect_cuts(motion.times_s, motion.thumb_diff)
+    saliency = saliency_envelope(motion.directogram, cuts)
+    return motion, cuts, saliency, detect_visual_beats(motion.times_s, saliency, cuts)
+
+
+def _f_measure(found: np.ndarray, truth: np.ndarray, tolerance_s: float) -> float:
+    if not len(found) or not len(truth):
+        return 0.0
+    recall = np.mean([np.abs(found - t).min() <= tolerance_s for t in truth])
+    precision = np.mean([np.abs(truth - f).min() <= tolerance_s for f in found])
+    return 0.0 if recall + precision == 0 else 2 * recall * precision / (recall + precision)
+
+
+def test_cuts_found_within_one_frame(bounce_clip):
+    motion, cuts, _, _ = _rhythm(bounce_clip)
+    found = motion.times_s[cuts]
+    truth = cut_times_s(BOUNCE_SCENES)
+    assert len(found) == len(truth)
+    assert np.all(np.abs(found - truth) <= 1 / 30 + 1e-6)
+
+
+def test_visual_beats_f_measure(bounce_clip):
+    _, _, _, beats = _rhythm(bounce_clip)
+    truth = np.sort(np.concatenate([impact_times_s(BOUNCE_SCENES), cut_times_s(BOUNCE_SCENES)]))
+    assert _f_measure(beats.times_s, truth, 0.07) >= 0.9
+    assert np.all(np.diff(beats.times_s) >= 0.25 - 1e-9)
+    assert np.all((beats.strengths >= 0) & (beats.strengths <= 1))
+    assert np.all(beats.strengths[beats.is_cut] == 1.0)
+
+
+def test_tempo_of_impacts_every_0_6_s_is_100_bpm(bounce_clip):
+    motion, _, saliency, beats = _rhythm(bounce_clip)
+    estimate = estimate_tempo(motion.times_s, saliency, n_beats=len(beats.times_s))
+    assert estimate.bpm is not None
+    assert abs(estimate.bpm - 100.0) <= 2.0
+
+
+def test_static_video_has_no_beats_and_no_tempo(static_clip):
+    motion, cuts, saliency, beats = _rhythm(static_clip)
+    assert len(cuts) == 0
+    assert len(beats.times_s) == 0
+    assert estimate_tempo(motion.times_s, saliency, n_beats=0).bpm is None
+
+
+def test_cut_detection_ignores_steady_motion():
+    times = np.arange(300) / 30
+    diff = 5 + np.random.default_rng(0).uniform(0, 2, 300)  # a busy but uncut shot
+    diff[150] = 60.0
+    assert list(detect_cuts(times, diff)) == [150]
+
+
+def test_saliency_is_a_deceleration():
+    gram = np.zeros((40, 8))
+    gram[:20, 0] = 1.0  # moving right, then reversing to the left at frame 20
+    gram[20:, 4] = 1.0
+    saliency = saliency_envelope(gram, np.zeros(0, int))
+    assert int(np.argmax(saliency)) in (18, 19, 20)
+    assert saliency[:10].max() < 1e-6 and saliency[30:].max() < 1e-6
