@@ -29,6 +29,7 @@ demo: install
 
 # pytest's exit code 5 (no tests collected) fails the target like any other failure.
 test: install
+	$(BIN)/ruff check cmtlite tests benchmarks
 	@$(BIN)/python -m pytest -q; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$code
 

@@ -98,7 +98,15 @@ def analyze(video: Path, output: Path, plot: Path | None, tempo: float | None, c
 
 
 @cli.command()
-@click.option("-o", "--output-dir", "output_dir", type=click.Path(path_type=Path), default=Path("demo"), show_default=True, help="Folder for the demo's files.")
+@click.option(
+    "-o",
+    "--output-dir",
+    "output_dir",
+    type=click.Path(path_type=Path),
+    default=Path("demo"),
+    show_default=True,
+    help="Folder for the demo's files.",
+)
 @force_option
 @quiet_option
 def demo(output_dir: Path, force: bool, quiet: bool) -> None:

@@ -74,7 +74,7 @@ def atomic_output(path: Path, *, force: bool) -> Iterator[Path]:
         if not tmp.exists():
             msg = f"{path}: nothing was written"
             raise OutputError(msg)
-        os.replace(tmp, path)
+        tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
 

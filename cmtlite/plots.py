@@ -55,7 +55,8 @@ def plot_analysis(analysis: Analysis, path: Path, *, force: bool) -> Path:
 
     ax_sal.plot(motion.times_s, analysis.saliency, color="0.3", lw=0.8, label="saliency (deceleration)")
     beats = analysis.beats
-    ax_sal.vlines(beats.times_s, 0, beats.strengths * analysis.saliency.max(initial=1e-9), color="tab:green", lw=2, label="visual beats (height = strength)")
+    top = analysis.saliency.max(initial=1e-9)
+    ax_sal.vlines(beats.times_s, 0, beats.strengths * top, color="tab:green", lw=2, label="visual beats (height = strength)")
     for k, t in enumerate(motion.times_s[analysis.cut_frames]):
         ax_sal.axvline(t, color="tab:red", ls="--", lw=1.2, label="scene cut" if k == 0 else None)
         ax_speed.axvline(t, color="tab:red", ls="--", lw=1.2)

@@ -87,13 +87,16 @@ def test_bad_videos(case, words, bounce_clip, tmp_path):
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--tempo", "0"], ["--tempo", "between"]),
-    (["--tempo", "10000"], ["--tempo"]),
-    (["--tempo", "nan"], ["--tempo"]),
-    (["--tempo", "fast"], ["--tempo"]),
-    ([], ["Missing option", "-o"]),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--tempo", "0"], ["--tempo", "between"]),
+        (["--tempo", "10000"], ["--tempo"]),
+        (["--tempo", "nan"], ["--tempo"]),
+        (["--tempo", "fast"], ["--tempo"]),
+        ([], ["Missing option", "-o"]),
+    ],
+)
 def test_bad_options(args, words, bounce_clip, tmp_path):
     out = [] if not args else ["-o", tmp_path / "out.json"]
     assert_bad_input(run("analyze", bounce_clip, *out, *args, "-q"), *words)
@@ -126,3 +129,15 @@ def test_version_and_help():
     assert run("--version").exit_code == 0
     result = run("--help")
     assert result.exit_code == 0 and "analyze" in result.output
+
+
+def test_demo_writes_clip_controls_and_plot(tmp_path):
+    out = tmp_path / "demo"
+    result = run("demo", "-o", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    names = {"demo.mp4", "controls.json", "controls.png"}
+    assert {p.name for p in out.iterdir()} == names
+    assert set(result.output.split()) == {str(out / n) for n in names}
+    doc = json.loads((out / "controls.json").read_text())
+    assert abs(doc["tempo_bpm"] - 100) <= 2 and len(doc["scene_cuts_s"]) == 3
+    assert_bad_input(run("demo", "-o", out, "--quiet"), "exists")

@@ -52,8 +52,18 @@ def test_calibration_maps_monotonically():
 
 def test_bad_calibration_is_a_config_error(tmp_path):
     path = tmp_path / "cal.json"
-    path.write_text(json.dumps({"version": 1, "source": "x", "probabilities": [0, 1], "speed_quantiles": [1, 0],
-                                "density_quantiles": [0, 16], "strength_quantiles": [1, 9]}))
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "source": "x",
+                "probabilities": [0, 1],
+                "speed_quantiles": [1, 0],
+                "density_quantiles": [0, 16],
+                "strength_quantiles": [1, 9],
+            }
+        )
+    )
     with pytest.raises(ConfigError, match="non-decreasing"):
         load_calibration(path)
     with pytest.raises(ConfigError):
@@ -85,8 +95,22 @@ def test_user_tempo_is_kept_exactly(bounce_clip):
 
 def test_json_contract(bounce_clip):
     doc = json.loads(json.dumps(analyze_video(bounce_clip).to_json()))
-    for key in ("duration_s", "fps", "width", "height", "n_frames", "tempo_bpm", "ticks_per_beat", "beats_per_bar", "n_bars",
-                "visual_beats", "scene_cuts_s", "bars", "beats", "frame_motion"):
+    for key in (
+        "duration_s",
+        "fps",
+        "width",
+        "height",
+        "n_frames",
+        "tempo_bpm",
+        "ticks_per_beat",
+        "beats_per_bar",
+        "n_bars",
+        "visual_beats",
+        "scene_cuts_s",
+        "bars",
+        "beats",
+        "frame_motion",
+    ):
         assert key in doc
     assert doc["ticks_per_beat"] == 4 and doc["beats_per_bar"] == 4
     assert doc["tempo_source"] == "analysis" and abs(doc["tempo_bpm"] - 100) <= 2
@@ -103,3 +127,12 @@ def test_json_contract(bounce_clip):
     # grid beats land on the visual beats: every impact is within 70 ms of a grid beat
     grid = np.array([b["time_s"] for b in doc["beats"]])
     assert all(np.abs(grid - t).min() <= 0.07 for t in times)
+
+
+@pytest.mark.shared
+def test_big_buck_bunny_cuts(shared_videos):
+    result = analyze_video(shared_videos / "big-buck-bunny-480p-30s.mp4")
+    cuts = result.motion.times_s[result.cut_frames]
+    for expected in (11.9, 15.8, 23.0):  # listed in ../shared/videos/SOURCES.md
+        assert np.abs(cuts - expected).min() <= 0.1
+    assert len(cuts) <= 5

@@ -179,9 +179,7 @@ def detect_visual_beats(times_s: np.ndarray, saliency: np.ndarray, cut_frames: n
     """
     _, threshold = _adaptive_threshold(saliency, frame_rate(times_s))
     inner = np.arange(1, len(saliency) - 1)
-    is_peak = (
-        (saliency[inner] >= saliency[inner - 1]) & (saliency[inner] > saliency[inner + 1]) & (saliency[inner] > threshold[inner])
-    )
+    is_peak = (saliency[inner] >= saliency[inner - 1]) & (saliency[inner] > saliency[inner + 1]) & (saliency[inner] > threshold[inner])
     peaks = inner[is_peak]
     heights = saliency[peaks]
     reference = float(np.percentile(heights, 90)) if len(heights) else 1.0
