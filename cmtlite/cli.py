@@ -132,6 +132,49 @@ def demo(output_dir: Path, force: bool, quiet: bool) -> None:
         click.echo(str(path))
 
 
+@cli.command()
+@click.argument("midi", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), help="tokens.jsonl to write (default: stdout).")
+@force_option
+def tokens(midi: Path, output: Path | None, force: bool) -> None:
+    """Print or write the CP tokens of a MIDI file (a header line, then one JSON object per token)."""
+    from cmtlite.outputs import atomic_output, check_output
+    from cmtlite.tokens.jsonl import score_to_lines
+    from cmtlite.tokens.midi import read_midi
+
+    if output is not None:
+        check_output(output, force=force)
+    score, stats = read_midi(midi)
+    text = "\n".join(score_to_lines(score, stats=stats)) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with atomic_output(output, force=force) as tmp:
+        tmp.write_text(text)
+
+
+@cli.command()
+@click.argument("token_file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="MIDI file to write.")
+@click.option("--tempo", type=float, help="Tempo in BPM (default: the header's).")
+@force_option
+def detokenize(token_file: Path, output: Path, tempo: float | None, force: bool) -> None:
+    """Rebuild a multi-track MIDI file from a token file."""
+    from cmtlite.controls import check_tempo
+    from cmtlite.outputs import atomic_output, check_output
+    from cmtlite.tokens.codec import decode
+    from cmtlite.tokens.jsonl import read_token_file
+    from cmtlite.tokens.midi import write_midi
+
+    check_output(output, force=force)
+    if tempo is not None:
+        check_tempo(tempo)
+    header, rows = read_token_file(token_file)
+    score = decode(rows, tempo_bpm=tempo or float(header["tempo_bpm"]))
+    with atomic_output(output, force=force) as tmp:
+        write_midi(score, tmp)
+
+
 def main() -> None:
     """Entry point of the ``cmtlite`` console script."""
     cli()

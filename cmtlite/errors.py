@@ -20,3 +20,11 @@ class VideoReadError(CmtliteError):
 
 class OutputError(CmtliteError):
     """An output path cannot be written (exists, missing folder, read-only)."""
+
+
+class MidiReadError(CmtliteError):
+    """A MIDI file cannot be read."""
+
+
+class TokenGrammarError(CmtliteError):
+    """A token file or token value is malformed."""

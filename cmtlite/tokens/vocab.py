@@ -1,0 +1,67 @@
+"""The CP vocabulary: token fields, their value ranges and the instrument families.
+
+A token is one row of ``N_FIELDS`` integers, one per field (CPWord style).
+Index 0 of every field except ``type`` is the ``ignore`` value; the musical
+value v of a field is stored as ``v + 1`` (``beat``: 1 = bar marker, 2 + p =
+position p).
+"""
+
+from __future__ import annotations
+
+from cmtlite.constants import TICKS_PER_BAR
+
+FIELDS = ("type", "beat", "density", "strength", "pitch", "duration", "instrument", "beat_timing")
+N_FIELDS = len(FIELDS)
+TYPE, BEAT, DENSITY, STRENGTH, PITCH, DURATION, INSTRUMENT, BEAT_TIMING = range(N_FIELDS)
+
+IGNORE = 0
+TYPE_EOS, TYPE_METRICAL, TYPE_NOTE = 0, 1, 2
+TYPE_NAMES = ("eos", "metrical", "note")
+BEAT_BAR = 1  # the bar marker in the ``beat`` field; positions p (0..15) are 2 + p
+
+MAX_DENSITY = TICKS_PER_BAR  # distinct onset ticks per bar, 0..16
+STRENGTH_CAP = 16  # notes starting on one tick, all instruments, clipped to this
+MAX_DURATION_TICKS = 64  # 4 bars of 16ths; longer notes are clipped (and counted)
+BEAT_TIMING_BINS = 100  # M: beat_timing = round(M * beat index / total beats), 0..M
+
+FAMILIES = ("drums", "piano", "guitar", "bass", "strings")
+DRUMS, PIANO, GUITAR, BASS, STRINGS = range(len(FAMILIES))
+# General MIDI program written for each family on decode (drums: channel 10, program 0).
+FAMILY_PROGRAMS = {DRUMS: 0, PIANO: 0, GUITAR: 25, BASS: 33, STRINGS: 48}
+
+VOCAB_SIZES = (
+    len(TYPE_NAMES),  # type
+    2 + TICKS_PER_BAR,  # beat: ignore, bar, 16 positions
+    2 + MAX_DENSITY,  # density: ignore, 0..16
+    2 + STRENGTH_CAP,  # strength: ignore, 0..cap
+    1 + 128,  # pitch: ignore, 0..127
+    1 + MAX_DURATION_TICKS,  # duration: ignore, 1..max (stored as ticks)
+    1 + len(FAMILIES),  # instrument
+    2 + BEAT_TIMING_BINS,  # beat_timing: ignore, 0..M
+)
+
+
+def program_to_family(program: int, *, is_drum: bool) -> int | None:
+    """Family index of a General MIDI program (0..127), or None when it fits no family.
+
+    | programs | GM names | family |
+    |---|---|---|
+    | any, drum channel | drum kits | drums |
+    | 0-7, 8-15, 16-23 | pianos, chromatic percussion, organs | piano |
+    | 24-31 | guitars | guitar |
+    | 32-39 | basses | bass |
+    | 40-55 | strings, string/choir ensembles, orchestra hit | strings |
+    | 88-95 | synth pads | strings |
+    | 56-87, 96-127 | brass, reeds, pipes, synth leads, effects, ethnic, percussive, SFX | none (dropped) |
+    """
+    if is_drum:
+        return DRUMS
+    if 0 <= program <= 23:
+        return PIANO
+    if 24 <= program <= 31:
+        return GUITAR
+    if 32 <= program <= 39:
+        return BASS
+    if 40 <= program <= 55 or 88 <= program <= 95:
+        return STRINGS
+    return None

@@ -1,0 +1,111 @@
+"""CP codec: controls on the tokens, grammar, and exact round trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cmtlite.errors import TokenGrammarError
+from cmtlite.tokens.codec import bar_densities, decode, dict_to_token, encode, grammar_errors, make_score, token_to_dict
+from cmtlite.tokens.vocab import BEAT, DENSITY, STRENGTH, STRENGTH_CAP, TYPE, TYPE_METRICAL, VOCAB_SIZES, program_to_family
+
+EDGE_NOTES = [
+    [0, 36, 0, 1],  # drums on the first tick
+    [1, 0, 0, 16],  # pitch 0
+    [1, 127, 0, 16],  # pitch 127, a chord across families on tick 0
+    [3, 40, 0, 8],
+    [4, 60, 63, 64],  # the last tick of bar 3, longest duration
+    [2, 64, 20, 4],
+    [2, 64, 22, 4],  # overlapping same-pitch notes
+]
+
+
+def _roundtrip(notes, n_bars=None):
+    score, _ = make_score(np.array(notes), tempo_bpm=97.0, n_bars=n_bars)
+    tokens = encode(score)
+    assert grammar_errors(tokens) == 0
+    back = decode(tokens, tempo_bpm=97.0)
+    np.testing.assert_array_equal(back.notes, score.notes)
+    assert back.n_bars == score.n_bars
+    return score, tokens
+
+
+def test_edge_cases_round_trip():
+    score, tokens = _roundtrip(EDGE_NOTES, n_bars=6)  # bars 4 and 5 are empty
+    assert score.n_bars == 6
+    bars = tokens[(tokens[:, TYPE] == TYPE_METRICAL) & (tokens[:, BEAT] == 1)]
+    assert bars[:, DENSITY].tolist() == [d + 1 for d in [1, 2, 0, 1, 0, 0]]
+
+
+def test_density_and_strength_are_carried():
+    notes = [[1, 60, t, 1] for t in (0, 4, 8, 12)] + [[1, 64, 0, 1], [0, 36, 0, 1]]
+    score, tokens = _roundtrip(notes)
+    assert bar_densities(score).tolist() == [4]
+    positions = tokens[(tokens[:, TYPE] == TYPE_METRICAL) & (tokens[:, BEAT] > 1)]
+    assert (positions[:, STRENGTH] - 1).tolist() == [3, 1, 1, 1]
+
+
+def test_strength_is_capped():
+    score, tokens = _roundtrip([[1, p, 0, 1] for p in range(40, 70)])
+    assert tokens[1, STRENGTH] - 1 == STRENGTH_CAP
+
+
+def test_duplicates_merged_and_long_notes_clipped():
+    score, stats = make_score(np.array([[1, 60, 0, 2], [1, 60, 0, 5], [2, 50, 0, 500]]), tempo_bpm=100)
+    assert stats == {"clipped_durations": 1, "merged_duplicates": 1}
+    assert score.notes.tolist() == [[1, 60, 0, 5], [2, 50, 0, 64]]
+
+
+def test_random_scores_round_trip():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n = rng.integers(1, 200)
+        notes = np.stack([rng.integers(0, 5, n), rng.integers(0, 128, n), rng.integers(0, 320, n), rng.integers(1, 65, n)], 1)
+        _roundtrip(notes)
+
+
+def test_grammar_errors_are_counted():
+    score, _ = make_score(np.array([[1, 60, 0, 4], [1, 62, 4, 4]]), tempo_bpm=100)
+    tokens = encode(score)
+    assert grammar_errors(tokens[:-1]) == 1  # no EOS
+    assert grammar_errors(tokens[1:]) >= 1  # a position before any bar
+    broken = tokens.copy()
+    broken[2, 4] = VOCAB_SIZES[4]  # pitch out of range
+    assert grammar_errors(broken) == 1
+    assert decode(broken, tempo_bpm=100).notes.tolist() == [[1, 62, 4, 4]]
+
+
+def test_token_dicts_round_trip_and_reject_bad_values():
+    score, _ = make_score(np.array(EDGE_NOTES), tempo_bpm=100)
+    for row in encode(score):
+        np.testing.assert_array_equal(dict_to_token(token_to_dict(row)), row)
+    for bad in (
+        {"type": "note", "pitch": 128},
+        {"type": "nope"},
+        {"pitch": 3},
+        {"type": "note", "instrument": "kazoo"},
+        {"type": "metrical", "beat": 16},
+        {"type": "note", "duration": 0},
+        {"type": "note", "colour": 1},
+    ):
+        with pytest.raises(TokenGrammarError):
+            dict_to_token(bad)
+
+
+@pytest.mark.parametrize(
+    ("program", "is_drum", "family"),
+    [
+        (0, True, 0),
+        (0, False, 1),
+        (19, False, 1),
+        (25, False, 2),
+        (33, False, 3),
+        (48, False, 4),
+        (89, False, 4),
+        (56, False, None),
+        (73, False, None),
+        (120, False, None),
+    ],
+)
+def test_program_families(program, is_drum, family):
+    assert program_to_family(program, is_drum=is_drum) == family
