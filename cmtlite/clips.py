@@ -17,13 +17,12 @@ import cv2
 import numpy as np
 
 from cmtlite.outputs import atomic_output
+from cmtlite.video.decode import require_av
 
 try:
     import av
-
-    _HAS_AV = True
-except ImportError:  # pragma: no cover
-    _HAS_AV = False
+except ImportError:  # pragma: no cover - require_av() explains
+    av = None
 
 _CLOCK_HZ = 90_000  # timestamp clock of written videos (the MPEG clock; exact for 24, 25, 30, 60 fps)
 
@@ -156,9 +155,7 @@ def write_frames(
     Path
         The written file.
     """
-    if not _HAS_AV:  # pragma: no cover
-        msg = "PyAV is needed to write videos: pip install av"
-        raise ImportError(msg)
+    require_av()
     codec = codec or ("libx264" if "libx264" in av.codecs_available else "mpeg4")
     with atomic_output(Path(path), force=force) as tmp:
         container = av.open(str(tmp), mode="w")

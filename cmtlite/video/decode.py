@@ -62,9 +62,10 @@ class VideoInfo:
     codec: str
 
 
-def _require_av() -> None:
+def require_av() -> None:
+    """Raise ImportError unless PyAV is installed."""
     if not _HAS_AV:
-        msg = "PyAV is needed to read videos: pip install av"
+        msg = "PyAV is needed to read and write videos: pip install av"
         raise ImportError(msg)
 
 
@@ -115,7 +116,7 @@ def probe_video(path: Path) -> VideoInfo:
     VideoReadError
         Missing, empty, unreadable file, one with no video stream or no frame.
     """
-    _require_av()
+    require_av()
     path = Path(path).absolute()
     container = _open(path)
     try:
@@ -190,7 +191,7 @@ def _decode_into(path: Path, size: tuple[int, int], out: queue.Queue, stop: thre
                     return
         finally:
             container.close()
-    except (av.error.FFmpegError, VideoReadError) as err:
+    except Exception as err:  # noqa: BLE001 - handed to the consumer, which raises it
         item = err
     finally:
         while not stop.is_set():
@@ -223,7 +224,7 @@ def iter_frames(path: Path, *, size: tuple[int, int]) -> Iterator[tuple[float, n
     VideoReadError
         The file cannot be decoded; frames already yielded stay valid.
     """
-    _require_av()
+    require_av()
     frames: queue.Queue = queue.Queue(maxsize=_PREFETCH_FRAMES)
     stop = threading.Event()
     worker = threading.Thread(target=_decode_into, args=(Path(path), size, frames, stop), daemon=True)
