@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cmtlite.constants import TICKS_PER_BAR, TICKS_PER_BEAT
+from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.errors import TokenGrammarError
 from cmtlite.tokens.vocab import (
     BEAT,
@@ -48,6 +48,7 @@ from cmtlite.tokens.vocab import (
 
 # Columns of a notes array.
 FAMILY_COL, PITCH_COL, START_COL, DURATION_COL = range(4)
+_VOCAB_LIMITS = np.asarray(VOCAB_SIZES)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def encode(score: Score) -> np.ndarray:
     >>> encode(score).shape
     (4, 8)
     """
-    total_beats = score.n_bars * TICKS_PER_BAR // TICKS_PER_BEAT
+    total_beats = score.n_bars * BEATS_PER_BAR
     density = bar_densities(score)
     ticks, strengths = onset_strengths(score)
     notes = score.notes
@@ -135,7 +136,9 @@ def encode(score: Score) -> np.ndarray:
     rows = []
     onset = 0
     for bar in range(score.n_bars):
-        rows.append(_row(type=TYPE_METRICAL, beat=BEAT_BAR, density=density[bar] + 1, beat_timing=beat_timing(bar * 4, total_beats) + 1))
+        rows.append(
+            _row(type=TYPE_METRICAL, beat=BEAT_BAR, density=density[bar] + 1, beat_timing=beat_timing(bar * BEATS_PER_BAR, total_beats) + 1)
+        )
         while onset < len(ticks) and bar_of_onset[onset] == bar:
             tick = int(ticks[onset])
             timing = beat_timing(tick // TICKS_PER_BEAT, total_beats) + 1
@@ -177,7 +180,7 @@ def decode(tokens: np.ndarray, *, tempo_bpm: float) -> Score:
 
 
 def _out_of_range(row: np.ndarray) -> bool:
-    return bool(np.any(row < 0) or np.any(row >= np.asarray(VOCAB_SIZES)))
+    return bool(np.any(row < 0) or np.any(row >= _VOCAB_LIMITS))
 
 
 def grammar_errors(tokens: np.ndarray) -> int:
@@ -237,7 +240,7 @@ def _index(obj: dict, name: str, value: object) -> int:
         index = FAMILIES.index(value) + 1 if value in FAMILIES else -1
     elif name == "beat" and value == "bar":
         index = BEAT_BAR
-    elif isinstance(value, int) and not isinstance(value, bool):
+    elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         index = value + (2 if name == "beat" else 0 if name == "duration" else 1)
     else:
         index = -1

@@ -85,6 +85,8 @@ def test_token_dicts_round_trip_and_reject_bad_values():
         {"pitch": 3},
         {"type": "note", "instrument": "kazoo"},
         {"type": "metrical", "beat": 16},
+        {"type": "metrical", "beat": -1},
+        {"type": "metrical", "density": -1},
         {"type": "note", "duration": 0},
         {"type": "note", "colour": 1},
     ):
