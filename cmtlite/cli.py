@@ -17,9 +17,11 @@ import click
 
 from cmtlite import __version__
 from cmtlite.errors import CmtliteError
+from cmtlite.tokens.vocab import FAMILIES as FAMILY_NAMES
 
 _EXIT_BAD_INPUT = 2
 _EXIT_INTERRUPTED = 130
+MAX_SAMPLE_BARS = 1000
 
 
 class _Cli(click.Group):
@@ -173,6 +175,195 @@ def detokenize(token_file: Path, output: Path, tempo: float | None, force: bool)
     score = decode(rows, tempo_bpm=tempo or float(header["tempo_bpm"]))
     with atomic_output(output, force=force) as tmp:
         write_midi(score, tmp)
+
+
+@cli.command()
+@click.argument("data_dirs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-o", "--output-dir", "output_dir", type=click.Path(path_type=Path), required=True, help="Corpus directory to write.")
+@click.option(
+    "--arrange", type=click.Choice(["mma", "none"]), default="mma", show_default=True, help="Arrange POP909 songs for a band with MMA."
+)
+@click.option("--grooves-per-song", type=int, default=2, show_default=True, help="MMA arrangements per POP909 song.")
+@click.option("--val-fraction", type=float, default=0.05, show_default=True, help="Share of songs held out for validation.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split and the groove choice.")
+@click.option("--workers", type=int, help="Parallel processes (default: all cores).")
+@force_option
+@quiet_option
+def prepare(
+    data_dirs: tuple[Path, ...],
+    output_dir: Path,
+    arrange: str,
+    grooves_per_song: int,
+    val_fraction: float,
+    seed: int,
+    workers: int | None,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Encode MIDI corpora (default: POP909 and Groove in ../shared/data) into a training corpus."""
+    from cmtlite.tokens.corpus import default_data_dirs, prepare_corpus
+
+    if workers is not None and workers < 1:
+        msg = f"--workers must be >= 1 (got {workers})"
+        raise click.BadParameter(msg)
+    meta = prepare_corpus(
+        list(data_dirs) or default_data_dirs(),
+        output_dir,
+        arrange=arrange,
+        grooves_per_song=grooves_per_song,
+        val_fraction=val_fraction,
+        seed=seed,
+        workers=workers,
+        force=force,
+        quiet=quiet,
+    )
+    for split, summary in meta["splits"].items():
+        families = ", ".join(f"{f} {h:.1f} h" for f, h in summary["family_hours"].items())
+        click.echo(f"{split}: {summary['pieces']} pieces, {summary['tokens']} tokens, {summary['hours']:.1f} h ({families})")
+    click.echo(f"skipped: {sum(meta['skipped'].values())} {meta['skipped']}")
+    click.echo(str(output_dir))
+
+
+def device_option(fn: Callable) -> Callable:
+    """``--device auto|cpu|cuda``."""
+    return click.option(
+        "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="Where the model runs."
+    )(fn)
+
+
+@cli.command()
+@click.argument("corpus_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output-dir", "run_dir", type=click.Path(path_type=Path), required=True, help="Run directory (checkpoints, metrics).")
+@click.option("--config", "config_name", default="small", show_default=True, help="Model config: tiny, small, cmt, or a JSON file.")
+@click.option("--steps", type=int, help="Optimizer steps (default: the training config's).")
+@click.option("--batch-size", type=int, help="Windows per step.")
+@click.option("--lr", type=float, help="Peak learning rate.")
+@click.option("--checkpoint-every", type=int, help="Steps between checkpoints.")
+@click.option("--eval-every", type=int, help="Steps between validation runs.")
+@click.option("--max-minutes", type=float, help="Checkpoint and stop after this much wall time (resume later).")
+@click.option("--resume", is_flag=True, help="Continue the run in the output directory from its last checkpoint.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
+@device_option
+@quiet_option
+def train(
+    corpus_dir: Path,
+    run_dir: Path,
+    config_name: str,
+    steps: int | None,
+    batch_size: int | None,
+    lr: float | None,
+    checkpoint_every: int | None,
+    eval_every: int | None,
+    max_minutes: float | None,
+    resume: bool,
+    seed: int,
+    device: str,
+    quiet: bool,
+) -> None:
+    """Train the CP Transformer on a prepared corpus (resumable)."""
+    import dataclasses
+
+    from cmtlite.model import CPTransformer, load_config
+    from cmtlite.train import TrainConfig
+    from cmtlite.train import train as run_training
+
+    try:
+        model_config = load_config(config_name)
+    except (OSError, ValueError, TypeError) as err:
+        msg = f"--config {config_name}: not a config name (tiny, small, cmt) or a readable JSON config ({err})"
+        raise click.BadParameter(msg) from err
+    overrides = {"steps": steps, "batch_size": batch_size, "lr": lr, "checkpoint_every": checkpoint_every, "eval_every": eval_every}
+    for name, value in overrides.items():
+        if value is not None and not value > 0:
+            msg = f"--{name.replace('_', '-')} must be > 0 (got {value})"
+            raise click.BadParameter(msg)
+    train_config = dataclasses.replace(TrainConfig(seed=seed), **{k: v for k, v in overrides.items() if v is not None})
+    if not quiet:
+        click.echo(f"model: {CPTransformer(model_config).n_params() / 1e6:.2f} M parameters", err=True)
+    metrics = run_training(
+        corpus_dir,
+        run_dir,
+        model_config=model_config,
+        train_config=train_config,
+        device=device,
+        resume=resume,
+        quiet=quiet,
+        stop_after_s=None if max_minutes is None else 60 * max_minutes,
+    )
+    last_val = next((r for r in reversed(metrics) if "val_loss" in r), None)
+    if metrics:
+        summary = f"step {metrics[-1]['step']}: train loss {metrics[-1]['train_loss']:.3f}"
+        click.echo(summary + (f", validation loss {last_val['val_loss']:.3f}" if last_val else ""))
+    click.echo(str(run_dir))
+
+
+@cli.command()
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="MIDI file to write.")
+@click.option("--bars", type=int, default=16, show_default=True, help="Bars to generate.")
+@click.option("--tempo", type=float, default=100.0, show_default=True, help="Tempo in BPM.")
+@click.option("--density", type=int, help="Onset ticks per bar, 0..16 (default: the model's choice).")
+@click.option("--strength", type=int, help="Notes on every beat's onset, 1..16 (default: the model's choice).")
+@click.option("--instruments", default=",".join(FAMILY_NAMES), show_default=True, help="Comma-separated families to play.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="Multiplies every field's sampling temperature.")
+@click.option("--tokens", "tokens_path", type=click.Path(path_type=Path), help="Also write the tokens (JSON lines).")
+@click.option("--model", "model_path", type=click.Path(path_type=Path), help="Model file (default: the shipped one).")
+@device_option
+@force_option
+@quiet_option
+def sample(
+    output: Path,
+    bars: int,
+    tempo: float,
+    density: int | None,
+    strength: int | None,
+    instruments: str,
+    seed: int,
+    temperature: float,
+    tokens_path: Path | None,
+    model_path: Path | None,
+    device: str,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Generate music from the model with forced controls (no video)."""
+    from cmtlite.constants import MODEL_PATH
+    from cmtlite.controls import check_tempo
+    from cmtlite.model import load_model
+    from cmtlite.outputs import atomic_output, check_output
+    from cmtlite.sampler import constant_controls, generate_tokens
+    from cmtlite.tokens.codec import decode
+    from cmtlite.tokens.jsonl import token_lines
+    from cmtlite.tokens.midi import write_midi
+    from cmtlite.train import resolve_device
+
+    for path in (output, tokens_path):
+        if path is not None:
+            check_output(path, force=force)
+    check_tempo(tempo)
+    if not 1 <= bars <= MAX_SAMPLE_BARS:
+        msg = f"--bars must be in 1..{MAX_SAMPLE_BARS} (got {bars})"
+        raise click.BadParameter(msg)
+    controls = constant_controls(bars, density=density, strength=strength, instruments=parse_instruments(instruments))
+    model, _ = load_model(model_path or MODEL_PATH, resolve_device(device))
+    tokens = generate_tokens(model, controls, seed=seed, temperature=temperature, quiet=quiet)
+    score = decode(tokens, tempo_bpm=tempo)
+    with atomic_output(output, force=force) as tmp:
+        write_midi(score, tmp)
+    if tokens_path is not None:
+        with atomic_output(tokens_path, force=force) as tmp:
+            tmp.write_text("\n".join(token_lines(tokens, tempo_bpm=tempo, n_bars=score.n_bars)) + "\n")
+    click.echo(str(output))
+
+
+def parse_instruments(text: str) -> tuple[str, ...]:
+    """Families from a comma-separated list; a one-line error names any unknown one."""
+    names = tuple(dict.fromkeys(name.strip().lower() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in FAMILY_NAMES]
+    if unknown or not names:
+        msg = f"--instruments: unknown or empty {','.join(unknown) or 'list'} (choose from {','.join(FAMILY_NAMES)})"
+        raise click.BadParameter(msg)
+    return names
 
 
 def main() -> None:

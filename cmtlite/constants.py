@@ -39,3 +39,4 @@ PHASE_TOLERANCE_S = 0.04  # width of the Gaussian that scores grid-beat alignmen
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
 CALIBRATION_PATH = MODELS_DIR / "calibration.json"
+MODEL_PATH = MODELS_DIR / "cmtlite-small.safetensors"  # the shipped CP Transformer

@@ -50,3 +50,17 @@ def shared_videos() -> Path:
     if not videos.is_dir():
         pytest.skip("../shared/videos is not available")
     return videos
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A prepared corpus of 12 random eight-bar pieces (plain MIDI, no arranging)."""
+    from cmtlite.tokens.corpus import prepare_corpus
+    from cmtlite.tokens.midi import write_midi
+    from tests.tokens.test_corpus import random_score
+
+    root = tmp_path_factory.mktemp("tiny_corpus")
+    for i in range(12):
+        write_midi(random_score(i), root / f"piece{i}.mid")
+    prepare_corpus([root], root / "corpus", arrange="none", val_fraction=0.2, workers=1, quiet=True)
+    return root / "corpus"

@@ -111,6 +111,13 @@ def beat_timing(beat_index: np.ndarray | int, total_beats: int) -> np.ndarray:
     return np.rint(BEAT_TIMING_BINS * np.asarray(beat_index) / max(total_beats, 1)).astype(np.int64)
 
 
+def carried_beat_timing(tokens: np.ndarray) -> np.ndarray:
+    """Beat-timing index in force at each token, shape (T,): each metrical token's, carried over its notes (0 before the first)."""
+    timing = np.asarray(tokens)[:, BEAT_TIMING].astype(np.int64)
+    last = np.maximum.accumulate(np.where(timing > 0, np.arange(len(timing)), -1))
+    return np.where(last >= 0, timing[np.maximum(last, 0)], 0)
+
+
 def _row(**values: int) -> np.ndarray:
     row = np.zeros(N_FIELDS, np.int64)
     for name, value in values.items():

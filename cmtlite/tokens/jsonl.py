@@ -15,8 +15,13 @@ from cmtlite.tokens.codec import Score, dict_to_token, encode, token_to_dict
 
 def score_to_lines(score: Score, *, stats: dict[str, int] | None = None) -> list[str]:
     """JSON lines of a score: header (``tempo_bpm``, ``ticks_per_beat``, ``n_bars``, extras), then tokens."""
-    header = {"tempo_bpm": round(score.tempo_bpm, 4), "ticks_per_beat": TICKS_PER_BEAT, "n_bars": score.n_bars, **(stats or {})}
-    return [json.dumps(header)] + [json.dumps(token_to_dict(row)) for row in encode(score)]
+    return token_lines(encode(score), tempo_bpm=score.tempo_bpm, n_bars=score.n_bars, stats=stats)
+
+
+def token_lines(tokens: np.ndarray, *, tempo_bpm: float, n_bars: int, stats: dict | None = None) -> list[str]:
+    """JSON lines of tokens (T, N_FIELDS): the header, then one object per token."""
+    header = {"tempo_bpm": round(tempo_bpm, 4), "ticks_per_beat": TICKS_PER_BEAT, "n_bars": n_bars, **(stats or {})}
+    return [json.dumps(header)] + [json.dumps(token_to_dict(row)) for row in tokens]
 
 
 def read_token_file(path: Path) -> tuple[dict, np.ndarray]:

@@ -1,0 +1,311 @@
+"""Controlled sampling: the CP Transformer writes N bars with forced density, strength and beat-timing.
+
+The sampler walks the token grammar as a small state machine and masks every
+choice the grammar forbids, so its output always decodes:
+
+* every bar opens with a bar token carrying the forced density (or a sampled
+  one) and the bar's beat-timing; positions rise within a bar; a position
+  gets exactly its strength in notes, in (instrument, pitch) order, and a bar
+  exactly its density in positions (plus forced beats);
+* a beat with a forced strength (a visual beat) must be played: the bar
+  cannot skip past it;
+* EOS is masked until the last bar has begun, and the piece ends after
+  exactly ``n_bars`` bars (the last bars cannot starve);
+* only the requested instrument families can be chosen.
+
+Each step runs one token through the model with a KV cache; when the
+context is full the newest half is re-encoded as a fresh window, so the cost
+stays linear in the number of tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
+from cmtlite.errors import ConfigError
+from cmtlite.model import CPTransformer, KVCache
+from cmtlite.progress import progress_bar
+from cmtlite.tokens.codec import beat_timing
+from cmtlite.tokens.vocab import (
+    BEAT,
+    BEAT_BAR,
+    BEAT_TIMING,
+    DENSITY,
+    DURATION,
+    FAMILIES,
+    INSTRUMENT,
+    MAX_DENSITY,
+    N_FIELDS,
+    PITCH,
+    STRENGTH,
+    STRENGTH_CAP,
+    TYPE,
+    TYPE_EOS,
+    TYPE_METRICAL,
+    TYPE_NOTE,
+)
+
+FREE = -1  # a control value the model samples itself
+PITCH_TOP = 128  # vocabulary index of pitch 127
+
+# (temperature, top-p) per field, after CMT's sampling defaults.
+SAMPLING = {TYPE: (1.0, 0.95), BEAT: (1.0, 0.95), DENSITY: (1.0, 0.95), STRENGTH: (1.0, 0.95), PITCH: (1.0, 0.9), DURATION: (1.0, 0.9)}
+SAMPLING |= {INSTRUMENT: (1.0, 0.95)}
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What the music must follow.
+
+    Attributes
+    ----------
+    n_bars : int
+        Bars to write (>= 1).
+    bar_density : np.ndarray [shape=(n_bars,), dtype=int]
+        Distinct onset ticks per bar, 0..16, or ``FREE`` (-1).
+    beat_strength : np.ndarray [shape=(n_bars * 4,), dtype=int]
+        Strength forced on the position at each beat (notes on that tick,
+        1..cap); 0 or ``FREE`` leaves the beat to the model.
+    instruments : tuple of str
+        Families the model may play.
+    """
+
+    n_bars: int
+    bar_density: np.ndarray
+    beat_strength: np.ndarray
+    instruments: tuple[str, ...] = FAMILIES
+
+    def __post_init__(self) -> None:
+        if self.n_bars < 1:
+            msg = f"need at least one bar (got {self.n_bars})"
+            raise ConfigError(msg)
+        if np.shape(self.bar_density) != (self.n_bars,) or np.shape(self.beat_strength) != (self.n_bars * BEATS_PER_BAR,):
+            msg = f"controls must have {self.n_bars} bar densities and {self.n_bars * BEATS_PER_BAR} beat strengths"
+            raise ConfigError(msg)
+        unknown = [name for name in self.instruments if name not in FAMILIES]
+        if unknown or not self.instruments:
+            msg = f"instruments must be a non-empty subset of {','.join(FAMILIES)} (got {','.join(self.instruments) or 'none'})"
+            raise ConfigError(msg)
+
+
+def constant_controls(n_bars: int, *, density: int | None, strength: int | None, instruments: tuple[str, ...] = FAMILIES) -> Controls:
+    """Controls with one density for every bar and one strength on every beat (None: left to the model)."""
+    for name, value, top in (("density", density, MAX_DENSITY), ("strength", strength, STRENGTH_CAP)):
+        if value is not None and not 0 <= value <= top:
+            msg = f"--{name} must be in 0..{top} (got {value})"
+            raise ConfigError(msg)
+    return Controls(
+        n_bars=n_bars,
+        bar_density=np.full(n_bars, FREE if density is None else density),
+        beat_strength=np.full(n_bars * BEATS_PER_BAR, FREE if strength is None else strength),
+        instruments=tuple(instruments),
+    )
+
+
+def _sample(logits: torch.Tensor, allowed: torch.Tensor, field: int, temperature: float, generator: torch.Generator) -> int:
+    """One value from ``logits`` (vocab,) restricted to ``allowed`` (bool, vocab), by temperature and nucleus."""
+    field_temperature, top_p = SAMPLING[field]
+    scaled = logits.float() / max(field_temperature * temperature, 1e-4)
+    scaled = scaled.masked_fill(~allowed, float("-inf"))
+    probs = torch.softmax(scaled, dim=-1)
+    sorted_probs, order = probs.sort(descending=True)
+    keep = sorted_probs.cumsum(-1) - sorted_probs < top_p
+    keep[0] = True
+    sorted_probs = sorted_probs * keep
+    choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
+    return int(order[choice])
+
+
+class _Grammar:
+    """The sampler's position in the token grammar and the choices it allows.
+
+    Density and strength are held exactly, as in the training data: a bar
+    gets ``density`` positions (more only for forced beats) and a position
+    gets ``strength`` notes.
+    """
+
+    def __init__(self, controls: Controls) -> None:
+        self.controls = controls
+        self.total_beats = controls.n_bars * BEATS_PER_BAR
+        self.bar = -1  # index of the current bar
+        self.position = -1  # tick in the bar of the last position token, -1 right after the bar token
+        self.positions_in_bar = 0
+        self.density = 0  # of the current bar
+        self.strength = 0  # of the current position
+        self.notes_at_position = 0
+        self.last_note = (0, -1)  # (instrument index, pitch index) of the last note at this position
+
+    def required_ticks(self) -> list[int]:
+        """Ticks in the current bar after the last position whose beat has a forced strength."""
+        first = self.bar * BEATS_PER_BAR
+        levels = self.controls.beat_strength[first : first + BEATS_PER_BAR]
+        return [b * TICKS_PER_BEAT for b, level in enumerate(levels) if level > 0 and b * TICKS_PER_BEAT > self.position]
+
+    def allowed_instruments(self, base: torch.Tensor) -> torch.Tensor:
+        """Instruments a next note at this position may use: not below the last one, nor the last one at its top pitch."""
+        last_instrument, last_pitch = self.last_note
+        allowed = base.clone()
+        allowed[: last_instrument + int(last_pitch >= PITCH_TOP)] = False
+        return allowed
+
+    def allowed_types(self, instruments: torch.Tensor) -> list[int]:
+        if self.bar < 0:
+            return [TYPE_METRICAL]
+        if self.position >= 0 and self.notes_at_position < self.strength and self.allowed_instruments(instruments).any():
+            return [TYPE_NOTE]
+        if self.bar == self.controls.n_bars - 1 and self.can_close_bar():
+            return [TYPE_METRICAL, TYPE_EOS]
+        return [TYPE_METRICAL]
+
+    def can_close_bar(self) -> bool:
+        no_room = self.position == TICKS_PER_BAR - 1
+        return not self.required_ticks() and (self.positions_in_bar >= self.density or no_room)
+
+    def allowed_beats(self, vocab: int) -> torch.Tensor:
+        allowed = torch.zeros(vocab, dtype=torch.bool)
+        required = self.required_ticks()
+        missing = self.density - self.positions_in_bar
+        if self.bar >= 0 and (missing > 0 or required):
+            if missing <= len(required):  # only the forced beats are left to play
+                allowed[2 + required[0]] = True
+            else:  # leave room for the positions still missing
+                last = min(required[0] if required else TICKS_PER_BAR - 1, TICKS_PER_BAR - missing)
+                allowed[2 + self.position + 1 : 2 + last + 1] = True
+        if self.bar < 0 or self.can_close_bar() or not allowed.any():
+            allowed[BEAT_BAR] = True
+        return allowed
+
+    def is_last_bar_closed(self, beat: int) -> bool:
+        return beat == BEAT_BAR and self.bar == self.controls.n_bars - 1
+
+    def advance(self, row: np.ndarray) -> None:
+        if row[TYPE] == TYPE_METRICAL and row[BEAT] == BEAT_BAR:
+            self.bar += 1
+            self.position, self.positions_in_bar = -1, 0
+            self.density = int(row[DENSITY]) - 1
+        elif row[TYPE] == TYPE_METRICAL:
+            self.position = int(row[BEAT]) - 2
+            self.positions_in_bar += 1
+            self.strength = int(row[STRENGTH]) - 1
+            self.notes_at_position, self.last_note = 0, (0, -1)
+        elif row[TYPE] == TYPE_NOTE:
+            self.notes_at_position += 1
+            self.last_note = (int(row[INSTRUMENT]), int(row[PITCH]))
+
+
+@torch.no_grad()
+def generate_tokens(
+    model: CPTransformer,
+    controls: Controls,
+    *,
+    seed: int = 0,
+    temperature: float = 1.0,
+    quiet: bool = True,
+) -> np.ndarray:
+    """Tokens (T, N_FIELDS) of ``controls.n_bars`` bars ending with EOS; deterministic for a seed on the CPU."""
+    if not temperature > 0:
+        msg = f"--temperature must be > 0 (got {temperature})"
+        raise ConfigError(msg)
+    device = next(model.parameters()).device
+    vocab = model.config.vocab_sizes
+    generator = torch.Generator().manual_seed(seed)
+    grammar = _Grammar(controls)
+    allowed_instruments = torch.zeros(vocab[INSTRUMENT], dtype=torch.bool)
+    allowed_instruments[[FAMILIES.index(name) + 1 for name in controls.instruments]] = True
+    max_tokens = controls.n_bars * (1 + TICKS_PER_BAR * (1 + STRENGTH_CAP)) + 1
+
+    rows: list[np.ndarray] = []
+    times: list[int] = []
+    cache: KVCache | None = None
+    h = None
+    with progress_bar(total=controls.n_bars, desc="sample", unit="bar", quiet=quiet) as bar:
+        while len(rows) < max_tokens:
+            row = _next_token(model, h, grammar, controls, vocab, allowed_instruments, temperature, generator)
+            if row is None:
+                break
+            rows.append(row)
+            grammar.advance(row)
+            times.append(int(row[BEAT_TIMING]) if row[BEAT_TIMING] else (times[-1] if times else 0))
+            if row[TYPE] == TYPE_METRICAL and row[BEAT] == BEAT_BAR:
+                bar.update()
+            h, cache = _step(model, rows, times, cache, device)
+    rows.append(np.zeros(N_FIELDS, np.int64))  # EOS
+    return np.stack(rows)
+
+
+def _step(model: CPTransformer, rows: list[np.ndarray], times: list[int], cache: KVCache | None, device: torch.device) -> tuple:
+    """Hidden state of the last token, feeding only it when the cache has room, else re-encoding a half window."""
+    context = model.config.context
+    cached = cache[0][0].shape[2] if cache else 0
+    if cache is not None and cached < context:
+        tokens, time, start = rows[-1:], times[-1:], cached
+    else:
+        keep = min(len(rows), context // 2 if cache is not None else context)
+        tokens, time, start, cache = rows[-keep:], times[-keep:], 0, None
+    x = torch.as_tensor(np.stack(tokens), device=device).unsqueeze(0)
+    t = torch.as_tensor(time, device=device).unsqueeze(0)
+    h, cache = model.hidden(x, t, cache, start=start)
+    return h[0, -1], cache
+
+
+def _next_token(
+    model: CPTransformer,
+    h: torch.Tensor | None,
+    grammar: _Grammar,
+    controls: Controls,
+    vocab: tuple[int, ...],
+    allowed_instruments: torch.Tensor,
+    temperature: float,
+    generator: torch.Generator,
+) -> np.ndarray | None:
+    """The next token under the grammar, or None when the piece is complete."""
+    row = np.zeros(N_FIELDS, np.int64)
+    if h is None:  # the first token: the first bar, from its controls alone
+        row[TYPE], row[BEAT] = TYPE_METRICAL, BEAT_BAR
+        density = int(controls.bar_density[0])
+        row[DENSITY] = 1 + (density if density != FREE else MAX_DENSITY // 2)
+        row[BEAT_TIMING] = 1 + beat_timing(0, grammar.total_beats)
+        return row
+    types = torch.zeros(vocab[TYPE], dtype=torch.bool)
+    types[grammar.allowed_types(allowed_instruments)] = True
+    kind = _sample(model.type_logits(h).cpu(), types, TYPE, temperature, generator)
+    if kind == TYPE_EOS:
+        return None
+    logits = [lg.cpu() if lg is not None else None for lg in model.field_logits(h, torch.tensor(kind, device=h.device))]
+
+    def pick(field: int, allowed: torch.Tensor) -> int:
+        return _sample(logits[field], allowed, field, temperature, generator)
+
+    row[TYPE] = kind
+    if kind == TYPE_METRICAL:
+        row[BEAT] = pick(BEAT, grammar.allowed_beats(vocab[BEAT]))
+        if grammar.is_last_bar_closed(int(row[BEAT])):
+            return None
+        if row[BEAT] == BEAT_BAR:
+            bar = grammar.bar + 1
+            density = int(controls.bar_density[bar])
+            row[DENSITY] = 1 + density if density != FREE else pick(DENSITY, _from(vocab[DENSITY], 1))
+            row[BEAT_TIMING] = 1 + beat_timing(bar * BEATS_PER_BAR, grammar.total_beats)
+        else:
+            tick = int(row[BEAT]) - 2
+            beat = grammar.bar * BEATS_PER_BAR + tick // TICKS_PER_BEAT
+            level = int(controls.beat_strength[beat]) if tick % TICKS_PER_BEAT == 0 else FREE
+            row[STRENGTH] = 1 + level if level > 0 else pick(STRENGTH, _from(vocab[STRENGTH], 2))
+            row[BEAT_TIMING] = 1 + beat_timing(beat, grammar.total_beats)
+        return row
+    row[INSTRUMENT] = pick(INSTRUMENT, grammar.allowed_instruments(allowed_instruments))
+    last_instrument, last_pitch = grammar.last_note
+    row[PITCH] = pick(PITCH, _from(vocab[PITCH], last_pitch + 1 if row[INSTRUMENT] == last_instrument else 1))
+    row[DURATION] = pick(DURATION, _from(vocab[DURATION], 1))
+    return row
+
+
+def _from(size: int, first: int) -> torch.Tensor:
+    """Mask allowing indices first..size-1."""
+    allowed = torch.zeros(size, dtype=torch.bool)
+    allowed[first:] = True
+    return allowed

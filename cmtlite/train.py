@@ -1,0 +1,258 @@
+"""Training: windows of a prepared corpus -> a CP Transformer, checkpointed for exact resume.
+
+Every random choice of step k (which windows, dropout) is seeded by
+(seed, k), so a run interrupted at any checkpoint and resumed reproduces the
+same loss curve on the CPU. A run directory holds::
+
+    checkpoint.pt      model + optimizer state, step, configs (weights only, no pickled objects)
+    model.safetensors  fp16 weights of the last checkpoint, loadable by ``cmtlite sample``
+    metrics.jsonl      one line per logged step: lr, train loss, validation loss per field
+    loss.png           the loss curves
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cmtlite.errors import ConfigError, OutputError
+from cmtlite.model import CPTransformer, ModelConfig, save_model
+from cmtlite.progress import progress_bar
+from cmtlite.tokens.codec import carried_beat_timing
+from cmtlite.tokens.corpus import CorpusSplit, load_corpus
+from cmtlite.tokens.vocab import FIELDS
+
+CHECKPOINT, WEIGHTS, METRICS, LOSS_PLOT = "checkpoint.pt", "model.safetensors", "metrics.jsonl", "loss.png"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimization settings. Learning rate: linear warm-up, then cosine down to ``min_lr_ratio`` of ``lr``."""
+
+    steps: int = 1500
+    batch_size: int = 16
+    lr: float = 1.5e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    piece_start_fraction: float = 0.1  # share of windows that start at a piece's first token
+    eval_every: int = 100
+    eval_windows: int = 128
+    log_every: int = 10
+    checkpoint_every: int = 25
+    seed: int = 0
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Learning rate at ``step``."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = min((step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1), 1.0)
+    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def sample_windows(split: CorpusSplit, rng: np.random.Generator, n: int, length: int, start_fraction: float) -> tuple[np.ndarray, ...]:
+    """``n`` windows of ``length`` tokens: (tokens (n, length, fields), time (n, length), mask (n, length - 1)).
+
+    Pieces are drawn in proportion to their length; a window starts at the
+    piece's first token with probability ``start_fraction``, else anywhere.
+    Short pieces are padded; ``mask`` marks real target tokens.
+    """
+    sizes = np.diff(split.offsets)
+    pieces = rng.choice(len(sizes), size=n, p=sizes / sizes.sum())
+    tokens = np.zeros((n, length, len(FIELDS)), np.int64)
+    timing = np.zeros((n, length), np.int64)
+    mask = np.zeros((n, length - 1), bool)
+    for row, piece in enumerate(pieces):
+        span = max(int(sizes[piece]) - length, 0)
+        start = 0 if rng.random() < start_fraction else int(rng.integers(0, span + 1))
+        full = split.piece(piece)
+        window = full[start : start + length]
+        tokens[row, : len(window)] = window
+        timing[row, : len(window)] = carried_beat_timing(full)[start : start + length]
+        mask[row, : len(window) - 1] = True
+    return tokens, timing, mask
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        msg = "--device cuda: no CUDA GPU is available"
+        raise ConfigError(msg)
+    if device not in {"cpu", "cuda"}:
+        msg = f"--device must be auto, cpu or cuda (got {device!r})"
+        raise ConfigError(msg)
+    return torch.device(device)
+
+
+def _optimizer(model: CPTransformer, config: TrainConfig) -> torch.optim.AdamW:
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n and "position" not in n and "time" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n and "position" not in n and "time" not in n)]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95))
+
+
+@torch.no_grad()
+def evaluate(model: CPTransformer, batches: list[tuple[np.ndarray, ...]], device: torch.device) -> np.ndarray:
+    """Mean loss per field (fields,) over fixed validation batches."""
+    model.eval()
+    total = torch.zeros(len(FIELDS))
+    for tokens, timing, mask in batches:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            _, per_field = model.loss(*(torch.from_numpy(a).to(device) for a in (tokens, timing, mask)))
+        total += per_field.float().cpu()
+    model.train()
+    return (total / max(len(batches), 1)).numpy()
+
+
+def _save_checkpoint(run_dir: Path, model: CPTransformer, optimizer: torch.optim.Optimizer, step: int, meta: dict) -> None:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, **meta}
+    partial = run_dir / f".{CHECKPOINT}.partial"
+    torch.save(state, partial)
+    partial.replace(run_dir / CHECKPOINT)
+    weights = run_dir / f".{WEIGHTS}.partial"
+    save_model(model, weights, metadata={"step": str(step), "train_config": meta["train_config"]})
+    weights.replace(run_dir / WEIGHTS)
+
+
+def _read_metrics(path: Path, before_step: int) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["step"] < before_step]
+
+
+def train(
+    corpus_dir: Path,
+    run_dir: Path,
+    *,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    device: str = "auto",
+    resume: bool = False,
+    quiet: bool = False,
+    stop_after_s: float | None = None,
+) -> list[dict]:
+    """Train (or resume) a model on a prepared corpus; returns the metrics rows.
+
+    ``stop_after_s`` ends the run early (with a checkpoint) after that many seconds of wall time.
+
+    Raises
+    ------
+    ConfigError
+        Bad corpus, device or a resume whose configs differ from the checkpoint's.
+    OutputError
+        ``run_dir`` already holds a run and ``resume`` is not set.
+    """
+    torch_device = resolve_device(device)
+    _, splits = load_corpus(corpus_dir)
+    if len(splits["train"]) == 0:
+        msg = f"{corpus_dir}: the training split is empty"
+        raise ConfigError(msg)
+    run_dir = Path(run_dir)
+    checkpoint_path = run_dir / CHECKPOINT
+    if checkpoint_path.exists() and not resume:
+        msg = f"{run_dir} already holds a run (use --resume to continue it, or another -o)"
+        raise OutputError(msg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"model_config": model_config.to_json(), "train_config": json.dumps(dataclasses.asdict(train_config))}
+
+    torch.manual_seed(train_config.seed)
+    model = CPTransformer(model_config).to(torch_device)
+    optimizer = _optimizer(model, train_config)
+    step = 0
+    if resume and checkpoint_path.exists():
+        state = _load_checkpoint(checkpoint_path, meta)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+    metrics = _read_metrics(run_dir / METRICS, step)
+    length = model_config.context + 1
+    val_split = splits["val"] if len(splits["val"]) else splits["train"]
+    val_rng = np.random.default_rng([train_config.seed, 2**31 - 1])
+    val_batch = min(train_config.batch_size, train_config.eval_windows)
+    val_batches = [
+        sample_windows(val_split, val_rng, val_batch, length, train_config.piece_start_fraction)
+        for _ in range(max(train_config.eval_windows // val_batch, 1))
+    ]
+    model.train()
+    started, tokens_done = time.monotonic(), 0
+    with progress_bar(total=train_config.steps, desc="train", unit="step", quiet=quiet) as bar:
+        bar.update(step)
+        while step < train_config.steps:
+            lr = learning_rate(step, train_config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            rng = np.random.default_rng([train_config.seed, step])
+            torch.manual_seed(train_config.seed * 1_000_003 + step)
+            batch = sample_windows(splits["train"], rng, train_config.batch_size, length, train_config.piece_start_fraction)
+            tokens, timing, mask = (torch.from_numpy(a).to(torch_device) for a in batch)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch_device.type == "cuda"):
+                loss, _ = model.loss(tokens, timing, mask)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
+            optimizer.step()
+            step += 1
+            tokens_done += int(mask.sum())
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_done / (time.monotonic() - started):.0f}")
+            if step % train_config.log_every == 0 or step == train_config.steps:
+                row = {"step": step, "lr": lr, "train_loss": round(loss.item(), 5)}
+                if step % train_config.eval_every == 0 or step == train_config.steps:
+                    per_field = evaluate(model, val_batches, torch_device)
+                    row["val_loss"] = round(float(per_field.sum()), 5)
+                    row |= {f"val_{f}": round(float(v), 5) for f, v in zip(FIELDS, per_field, strict=True)}
+                metrics.append(row)
+            out_of_time = stop_after_s is not None and time.monotonic() - started > stop_after_s
+            if step % train_config.checkpoint_every == 0 or step == train_config.steps or out_of_time:
+                _save_checkpoint(run_dir, model, optimizer, step, meta)
+                (run_dir / METRICS).write_text("".join(json.dumps(r) + "\n" for r in metrics))
+            if out_of_time:
+                break
+    plot_losses(metrics, run_dir / LOSS_PLOT)
+    return metrics
+
+
+def _load_checkpoint(path: Path, meta: dict) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError) as err:
+        msg = f"{path}: cannot read checkpoint ({err.__class__.__name__}: {err})"
+        raise ConfigError(msg) from err
+    for key in ("model_config", "train_config"):
+        if json.loads(state.get(key, "{}")) | {"steps": 0} != json.loads(meta[key]) | {"steps": 0}:
+            msg = f"{path}: --resume with a different {key.replace('_', ' ')} than the checkpoint's"
+            raise ConfigError(msg)
+    return state
+
+
+def plot_losses(metrics: list[dict], path: Path) -> None:
+    """Write a PNG of the train and validation loss curves."""
+    import matplotlib as mpl
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = [r["step"] for r in metrics]
+    ax.plot(steps, [r["train_loss"] for r in metrics], lw=0.8, label="train")
+    val = [(r["step"], r["val_loss"]) for r in metrics if "val_loss" in r]
+    if val:
+        ax.plot(*zip(*val, strict=True), "o-", label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (sum over token fields, nats)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,119 @@
+"""The CP Transformer: cache equivalence, save/load, bad checkpoints, CUDA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from cmtlite.errors import ConfigError
+from cmtlite.model import CONFIGS, CPTransformer, load_model, save_model
+from cmtlite.tokens.codec import carried_beat_timing, encode
+from cmtlite.tokens.vocab import N_FIELDS
+from tests.test_cli import assert_bad_input, run
+from tests.tokens.test_corpus import random_score
+
+
+def tokens_of(seed: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    tokens = encode(random_score(seed))[:length]
+    return torch.from_numpy(tokens).unsqueeze(0), torch.from_numpy(carried_beat_timing(tokens)).unsqueeze(0)
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return CPTransformer(CONFIGS["tiny"]).eval()
+
+
+def test_cached_and_full_hidden_states_agree(model):
+    tokens, time = tokens_of(1, 100)
+    full, _ = model.hidden(tokens, time)
+    h, cache = model.hidden(tokens[:, :60], time[:, :60])
+    steps = [h]
+    for i in range(60, 100, 7):  # several tokens per call, then one at a time
+        h, cache = model.hidden(tokens[:, i : i + 7], time[:, i : i + 7], cache, start=i)
+        steps.append(h)
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-4, rtol=1e-4)
+
+
+def test_type_then_field_heads_shapes(model):
+    tokens, time = tokens_of(2, 30)
+    h, _ = model.hidden(tokens, time)
+    assert model.type_logits(h).shape == (1, 30, 3)
+    logits = model.field_logits(h, tokens[..., 0])
+    assert logits[0] is None
+    assert [lg.shape[-1] for lg in logits[1:]] == list(model.config.vocab_sizes[1:])
+
+
+def test_loss_is_finite_and_masked(model):
+    tokens, time = tokens_of(3, 64)
+    mask = torch.ones(1, 63, dtype=torch.bool)
+    loss, per_field = model.loss(tokens, time, mask)
+    assert torch.isfinite(loss) and per_field.shape == (N_FIELDS,)
+    mask[:, 32:] = False
+    half, _ = model.loss(tokens, time, mask)
+    short, _ = model.loss(tokens[:, :33], time[:, :33], mask[:, :32])
+    torch.testing.assert_close(half, short, atol=1e-5, rtol=1e-5)
+
+
+def test_save_load_gives_identical_outputs(model, tmp_path):
+    save_model(model, tmp_path / "m.safetensors", dtype=torch.float32)
+    loaded, metadata = load_model(tmp_path / "m.safetensors")
+    assert loaded.config == model.config and "config" in metadata
+    tokens, time = tokens_of(4, 50)
+    torch.testing.assert_close(loaded.hidden(tokens, time)[0], model.hidden(tokens, time)[0], atol=0, rtol=0)
+
+
+def test_fp16_file_is_half_the_size(model, tmp_path):
+    save_model(model, tmp_path / "a.safetensors", dtype=torch.float32)
+    save_model(model, tmp_path / "b.safetensors")
+    assert (tmp_path / "b.safetensors").stat().st_size < 0.6 * (tmp_path / "a.safetensors").stat().st_size
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 100, b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "])
+def test_corrupt_checkpoint_is_a_config_error(tmp_path, content):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match="bad.safetensors"):
+        load_model(path)
+
+
+def test_wrong_shaped_checkpoint(model, tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_model(model, path)
+    with safe_open(str(path), "pt") as fh:
+        metadata = fh.metadata()
+    weights = load_file(str(path))
+    weights["in_proj.weight"] = weights["in_proj.weight"][:, :3].contiguous()
+    save_file(weights, str(path), metadata=metadata)
+    with pytest.raises(ConfigError, match="cannot load model"):
+        load_model(path)
+    result = run("sample", "-o", tmp_path / "x.mid", "--model", path, "-q")
+    assert_bad_input(result, "cannot load model")
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_cli_sample_rejects_a_non_model(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    assert_bad_input(run("sample", "-o", tmp_path / "x.mid", "--model", path, "-q"), "notes.txt")
+
+
+def test_parameter_counts():
+    counts = {name: CPTransformer(config).n_params() for name, config in CONFIGS.items()}
+    assert counts["tiny"] < counts["small"] < counts["cmt"]
+    assert 2e6 < counts["small"] < 8e6 and counts["cmt"] > 30e6
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_cuda_bf16_matches_cpu(model):
+    tokens, time = tokens_of(5, 80)
+    cpu, _ = model.hidden(tokens, time)
+    gpu_model = CPTransformer(model.config).cuda().eval()
+    gpu_model.load_state_dict(model.state_dict())
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        gpu, _ = gpu_model.hidden(tokens.cuda(), time.cuda())
+    assert np.allclose(gpu.float().cpu().numpy(), cpu.detach().numpy(), atol=0.1)

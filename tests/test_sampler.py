@@ -1,0 +1,121 @@
+"""Controlled sampling: grammar, forced controls, instrument masks, termination, determinism, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import miditoolkit
+import numpy as np
+import pytest
+import torch
+
+from cmtlite.errors import ConfigError
+from cmtlite.model import CONFIGS, CPTransformer, save_model
+from cmtlite.sampler import FREE, Controls, constant_controls, generate_tokens
+from cmtlite.tokens.codec import bar_densities, beat_timing, decode, grammar_errors
+from cmtlite.tokens.vocab import BEAT, BEAT_BAR, BEAT_TIMING, DENSITY, FAMILIES, INSTRUMENT, STRENGTH, TYPE, TYPE_METRICAL, TYPE_NOTE
+from tests.test_cli import assert_bad_input, run
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return CPTransformer(CONFIGS["tiny"]).eval()  # untrained: the grammar alone must hold
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, model):
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_model(model, path)
+    return path
+
+
+def bar_rows(tokens):
+    return tokens[(tokens[:, TYPE] == TYPE_METRICAL) & (tokens[:, BEAT] == BEAT_BAR)]
+
+
+def test_forced_density_strength_and_timing_hold(model):
+    n_bars = 6
+    density = np.array([2, 5, 0, 8, 16, 3])
+    strength = np.zeros(n_bars * 4, int)
+    strength[[0, 5, 9, 22]] = [4, 2, 1, 3]
+    tokens = generate_tokens(model, Controls(n_bars, density, strength), seed=1)
+    assert grammar_errors(tokens) == 0
+    bars = bar_rows(tokens)
+    assert len(bars) == n_bars
+    np.testing.assert_array_equal(bars[:, DENSITY] - 1, density)
+    np.testing.assert_array_equal(bars[:, BEAT_TIMING] - 1, beat_timing(np.arange(n_bars) * 4, n_bars * 4))
+    score = decode(tokens, tempo_bpm=100)
+    np.testing.assert_array_equal(bar_densities(score), np.maximum(density, [1, 1, 1, 1, 1, 1]) * (density > 0) + [0, 0, 1, 0, 0, 0])
+    for beat, level in zip([0, 5, 9, 22], [4, 2, 1, 3], strict=True):
+        assert (score.notes[:, 2] == beat * 4).sum() == level  # a forced beat is played with that many notes
+
+
+def test_instrument_mask_holds(model):
+    controls = constant_controls(4, density=6, strength=None, instruments=("bass", "strings"))
+    tokens = generate_tokens(model, controls, seed=2)
+    played = {FAMILIES[i - 1] for i in tokens[tokens[:, TYPE] == TYPE_NOTE, INSTRUMENT]}
+    assert played and played <= {"bass", "strings"}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_always_terminates_with_every_bar(model, seed):
+    controls = constant_controls(3 + seed, density=None, strength=None)
+    tokens = generate_tokens(model, controls, seed=seed, temperature=2.0)
+    assert len(bar_rows(tokens)) == 3 + seed and grammar_errors(tokens) == 0
+    positions = tokens[(tokens[:, TYPE] == TYPE_METRICAL) & (tokens[:, BEAT] > BEAT_BAR)]
+    assert (positions[:, STRENGTH] > 1).all() or (positions[:, STRENGTH] >= 2).all()
+
+
+def test_long_pieces_slide_past_the_context(model):
+    tokens = generate_tokens(model, constant_controls(40, density=12, strength=None), seed=0)
+    assert len(tokens) > 3 * model.config.context and len(bar_rows(tokens)) == 40
+
+
+def test_same_seed_same_tokens_other_seed_differs(model):
+    controls = constant_controls(4, density=8, strength=None)
+    a, b, c = (generate_tokens(model, controls, seed=s) for s in (5, 5, 6))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape != c.shape or (a != c).any()
+
+
+def test_controls_are_checked():
+    with pytest.raises(ConfigError, match="density"):
+        constant_controls(4, density=17, strength=None)
+    with pytest.raises(ConfigError, match="instruments"):
+        Controls(2, np.full(2, FREE), np.full(8, FREE), instruments=("kazoo",))
+    with pytest.raises(ConfigError, match="8 beat strengths"):
+        Controls(2, np.full(2, FREE), np.full(5, FREE))
+
+
+def test_cli_sample_writes_midi_and_tokens(model_file, tmp_path):
+    out, tokens = tmp_path / "out.mid", tmp_path / "tokens.jsonl"
+    args = ["sample", "-o", out, "--model", model_file, "--bars", 4, "--tempo", 87, "--density", 6, "--strength", 3]
+    result = run(*args, "--instruments", "drums,bass", "--tokens", tokens, "--seed", 3, "-q")
+    assert result.exit_code == 0, result.output
+    midi = miditoolkit.MidiFile(str(out))
+    assert midi.tempo_changes[0].tempo == pytest.approx(87)
+    assert {t.is_drum or t.program == 33 for t in midi.instruments} == {True}
+    rows = [json.loads(line) for line in tokens.read_text().splitlines()]
+    assert rows[0]["tempo_bpm"] == 87 and [r["density"] for r in rows[1:] if r.get("beat") == "bar"] == [6] * 4
+    assert {r["strength"] for r in rows[1:] if r.get("beat") in (0, 4, 8, 12)} == {3}
+    again = tmp_path / "again.mid"
+    run(*args[:2], again, *args[3:], "--instruments", "drums,bass", "--seed", 3, "-q")
+    assert again.read_bytes() == out.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--bars", "0"], ["--bars"]),
+        (["--density", "40"], ["--density"]),
+        (["--strength", "-1"], ["--strength"]),
+        (["--instruments", "drums,kazoo"], ["kazoo"]),
+        (["--tempo", "0"], ["tempo"]),
+        (["--temperature", "0"], ["--temperature"]),
+    ],
+)
+def test_cli_sample_bad_input(model_file, tmp_path, args, words):
+    result = run("sample", "-o", tmp_path / "x.mid", "--model", model_file, *args, "-q")
+    assert_bad_input(result, *words)
+    assert not (tmp_path / "x.mid").exists()
