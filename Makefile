@@ -5,17 +5,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages: FluidSynth's library and CLI, the default GM soundfont.
 APT_PACKAGES := libfluidsynth3 fluidsynth fluid-soundfont-gm
+# Only for building the training corpus (and its tests): MMA arranges POP909 for a band.
+TRAIN_APT_PACKAGES := mma
+RUN := runs/small
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps train-deps demo test bench corpus train model clean
 
-install: system-deps $(VENV)/.installed
-
-system-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# apt-get install the packages in $(1) that are missing.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "apt-get install $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+install: system-deps $(VENV)/.installed
+
+system-deps:
+	$(call apt_install,$(APT_PACKAGES))
+
+train-deps:
+	$(call apt_install,$(TRAIN_APT_PACKAGES))
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,13 +39,25 @@ demo: install
 	$(BIN)/cmtlite demo --force
 
 # pytest's exit code 5 (no tests collected) fails the target like any other failure.
-test: install
+test: install train-deps
 	$(BIN)/ruff check cmtlite tests benchmarks
 	@$(BIN)/python -m pytest -q; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$code
 
 bench: install
 	$(BIN)/python benchmarks/analyze.py
+	$(BIN)/python benchmarks/prepare.py
+
+# The shipped model, step by step (see models/MODEL_CARD.md): corpus, training (resumable), export.
+corpus: install train-deps
+	$(BIN)/cmtlite prepare -o corpus --force
+
+train: install
+	$(BIN)/cmtlite train corpus -o $(RUN) --config small --resume
+
+model: install
+	cp $(RUN)/model.safetensors models/cmtlite-small.safetensors
+	$(BIN)/cmtlite calibrate corpus -o models/calibration.json --force
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -224,6 +224,34 @@ def prepare(
     click.echo(str(output_dir))
 
 
+@cli.command()
+@click.argument("corpus_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="Calibration JSON to write.")
+@click.option("--base", type=click.Path(path_type=Path), help="Calibration whose speed table is kept (default: the shipped one).")
+@force_option
+def calibrate(corpus_dir: Path, output: Path, base: Path | None, force: bool) -> None:
+    """Write an analyzer calibration whose density/strength tables come from a prepared corpus."""
+    import json
+
+    from cmtlite.controls import calibration_from_corpus, load_calibration
+    from cmtlite.errors import ConfigError
+    from cmtlite.outputs import check_output, write_json
+
+    check_output(output, force=force)
+    try:
+        meta = json.loads((corpus_dir / "meta.json").read_text())
+    except (OSError, ValueError) as err:
+        msg = f"{corpus_dir}: not a prepared corpus ({err.__class__.__name__}: {err})"
+        raise ConfigError(msg) from err
+    speeds = load_calibration(base) if base else load_calibration()
+    speed_part = speeds.source.split(";")[0].removeprefix("provisional: ")
+    sources = ", ".join(meta.get("sources", []))
+    source = f"{speed_part}; density and strength quantiles of the training split of the corpus prepared from {sources}"
+    source += " (non-empty bars / onset positions)"
+    write_json(output, calibration_from_corpus(meta, speeds, source=source).to_json(), force=force)
+    click.echo(str(output))
+
+
 def device_option(fn: Callable) -> Callable:
     """``--device auto|cpu|cuda``."""
     return click.option(

@@ -130,6 +130,37 @@ def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
         raise ConfigError(msg) from err
 
 
+def histogram_quantiles(histogram: np.ndarray, probabilities: tuple[float, ...]) -> tuple[float, ...]:
+    """Quantiles of integer values 0..len-1 counted in ``histogram``: the smallest value whose CDF reaches each probability."""
+    cdf = np.cumsum(histogram) / max(float(np.sum(histogram)), 1.0)
+    return tuple(float(np.searchsorted(cdf, np.clip(p, 1e-12, cdf[-1]))) for p in probabilities)
+
+
+def calibration_from_corpus(meta: dict[str, Any], base: Calibration, *, source: str) -> Calibration:
+    """``base`` with its density and strength tables replaced by a prepared corpus's statistics.
+
+    ``meta`` is a corpus ``meta.json``; its training split's non-empty bars
+    give the density table and its onset positions the strength table.
+    """
+    try:
+        stats = meta["statistics"]
+        density = np.asarray(stats["bar_density_histogram"], float)
+        strength = np.asarray(stats["position_strength_histogram"], float)
+    except (KeyError, TypeError) as err:
+        msg = f"not a corpus meta.json with statistics ({err.__class__.__name__}: {err})"
+        raise ConfigError(msg) from err
+    density[0], strength[0] = 0, 0  # empty bars and strength 0 do not occur under motion or a visual beat
+    if density.sum() == 0 or strength.sum() == 0:
+        msg = "the corpus statistics are empty"
+        raise ConfigError(msg)
+    return dataclasses.replace(
+        base,
+        source=source,
+        density_quantiles=histogram_quantiles(density, base.probabilities),
+        strength_quantiles=histogram_quantiles(strength, base.probabilities),
+    )
+
+
 @dataclass(frozen=True)
 class Grid:
     """A 4/4 grid at a constant tempo.

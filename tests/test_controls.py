@@ -136,3 +136,25 @@ def test_big_buck_bunny_cuts(shared_videos):
     for expected in (11.9, 15.8, 23.0):  # listed in ../shared/videos/SOURCES.md
         assert np.abs(cuts - expected).min() <= 0.1
     assert len(cuts) <= 5
+
+
+def test_histogram_quantiles():
+    from cmtlite.controls import histogram_quantiles
+
+    assert histogram_quantiles(np.array([0, 2, 0, 2]), (0.0, 0.25, 0.5, 0.51, 1.0)) == (1.0, 1.0, 1.0, 3.0, 3.0)
+
+
+def test_calibrate_from_a_prepared_corpus(tiny_corpus, tmp_path):
+    from tests.test_cli import assert_bad_input, run
+
+    out = tmp_path / "calibration.json"
+    result = run("calibrate", tiny_corpus, "-o", out)
+    assert result.exit_code == 0, result.output
+    calibration = load_calibration(out)
+    meta = json.loads((tiny_corpus / "meta.json").read_text())
+    densities = np.nonzero(meta["statistics"]["bar_density_histogram"])[0]
+    assert calibration.density_quantiles[0] == densities[densities > 0].min()
+    assert calibration.density_quantiles[-1] == densities.max()
+    assert calibration.speed_quantiles == load_calibration().speed_quantiles
+    assert_bad_input(run("calibrate", tmp_path, "-o", tmp_path / "x.json"), "not a prepared corpus")
+    assert_bad_input(run("calibrate", tiny_corpus, "-o", out), "exists")
