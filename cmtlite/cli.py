@@ -59,6 +59,13 @@ def force_option(fn: Callable) -> Callable:
     return click.option("--force", is_flag=True, help="Overwrite existing output files.")(fn)
 
 
+def device_option(fn: Callable) -> Callable:
+    """``--device auto|cpu|cuda``."""
+    return click.option(
+        "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="Where the model runs."
+    )(fn)
+
+
 @click.group(cls=_Cli)
 @click.version_option(__version__, prog_name="cmtlite")
 def cli() -> None:
@@ -109,29 +116,215 @@ def analyze(video: Path, output: Path, plot: Path | None, tempo: float | None, c
     show_default=True,
     help="Folder for the demo's files.",
 )
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the music.")
+@device_option
 @force_option
 @quiet_option
-def demo(output_dir: Path, force: bool, quiet: bool) -> None:
-    """Draw a 20 s procedural clip and analyze it; print the paths written."""
+def demo(output_dir: Path, seed: int, device: str, force: bool, quiet: bool) -> None:
+    """Draw a 20 s procedural clip, soundtrack it with the shipped model; print the paths written."""
     from cmtlite.clips import demo_scenes, write_clip
+    from cmtlite.constants import MODEL_PATH
     from cmtlite.controls import analyze_video
     from cmtlite.errors import OutputError
+    from cmtlite.generate import MixOptions, Outputs, compose, write_outputs
+    from cmtlite.model import load_model
     from cmtlite.outputs import check_output, write_json
-    from cmtlite.plots import plot_analysis
+    from cmtlite.render import resolve_soundfont
+    from cmtlite.train import resolve_device
 
     if output_dir.exists() and not output_dir.is_dir():
         msg = f"{output_dir}: exists and is not a directory"
         raise OutputError(msg)
     output_dir.mkdir(parents=True, exist_ok=True)
-    video, controls, plot = output_dir / "demo.mp4", output_dir / "controls.json", output_dir / "controls.png"
-    for path in (video, controls, plot):
+    clip, controls_path = output_dir / "clip.mp4", output_dir / "controls.json"
+    outputs = Outputs(*(output_dir / f"demo{suffix}" for suffix in (".mp4", ".mid", ".wav")), plot=output_dir / "demo.png")
+    for path in (clip, controls_path, *outputs.files(())):
         check_output(path, force=force)
-    write_clip(video, demo_scenes(), force=force)
-    result = analyze_video(video, quiet=quiet)
-    plot_analysis(result, plot, force=force)
-    write_json(controls, result.to_json(), force=force)
-    for path in (video, controls, plot):
+    soundfont = resolve_soundfont()
+    model, _ = load_model(MODEL_PATH, resolve_device(device))
+    write_clip(clip, demo_scenes(), force=force)
+    controls = analyze_video(clip, quiet=quiet).to_json()
+    write_json(controls_path, controls, force=force)
+    track = compose(model, controls, seed=seed, quiet=quiet)
+    written = write_outputs(track, controls, clip, outputs, soundfont=soundfont, mix_options=MixOptions(), families=(), force=force)
+    for path in (clip, controls_path, *written):
         click.echo(str(path))
+
+
+def _check_range(value: float, name: str, low: float, high: float) -> float:
+    if not low <= value <= high:
+        msg = f"--{name} must be in {low:g}..{high:g} (got {value:g})"
+        raise click.BadParameter(msg)
+    return value
+
+
+@cli.command()
+@click.argument("input_path", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), help="Video with the soundtrack (.mp4, .mov, .mkv).")
+@click.option("--midi", type=click.Path(path_type=Path), help="Also write the soundtrack's MIDI.")
+@click.option("--wav", type=click.Path(path_type=Path), help="Also write the soundtrack's audio (44.1 kHz stereo WAV).")
+@click.option("--stems", type=click.Path(path_type=Path), help="Also write one WAV per instrument into this folder.")
+@click.option("--plot", type=click.Path(path_type=Path), help="Also write a PNG of the controls and the piano roll.")
+@click.option("--density-shift", type=int, default=0, show_default=True, help="Added to every bar's density (onset ticks).")
+@click.option("--strength-shift", type=int, default=0, show_default=True, help="Added to every visual beat's strength level.")
+@click.option("--instruments", default=",".join(FAMILY_NAMES), show_default=True, help="Comma-separated families to play.")
+@click.option("--tempo", type=float, help="Use this tempo (BPM) instead of the estimated one.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="Multiplies every field's sampling temperature.")
+@click.option("--original-audio", type=click.Choice(["keep", "duck", "drop"]), help="The video's own sound [default: duck if any].")
+@click.option("--fade-out", "fade_out_s", type=float, default=2.0, show_default=True, help="Fade-out at the end, in seconds.")
+@click.option("--loudness", "loudness_lufs", type=float, default=-16.0, show_default=True, help="Integrated loudness target (LUFS).")
+@click.option("--soundfont", type=click.Path(path_type=Path), help="SoundFont 2 file (default: see soundfonts/README.md).")
+@click.option("--model", "model_path", type=click.Path(path_type=Path), help="Model file (default: the shipped one).")
+@device_option
+@force_option
+@quiet_option
+def generate(
+    input_path: Path,
+    output: Path | None,
+    midi: Path | None,
+    wav: Path | None,
+    stems: Path | None,
+    plot: Path | None,
+    density_shift: int,
+    strength_shift: int,
+    instruments: str,
+    tempo: float | None,
+    seed: int,
+    temperature: float,
+    original_audio: str | None,
+    fade_out_s: float,
+    loudness_lufs: float,
+    soundfont: Path | None,
+    model_path: Path | None,
+    device: str,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Soundtrack a video (or a controls.json from `cmtlite analyze`)."""
+    from cmtlite.constants import MODEL_PATH
+    from cmtlite.controls import check_tempo
+    from cmtlite.generate import MixOptions, Outputs, compose, write_outputs
+    from cmtlite.model import load_model
+    from cmtlite.mux import MUX_SUFFIXES
+    from cmtlite.outputs import check_output
+    from cmtlite.render import resolve_soundfont
+    from cmtlite.train import resolve_device
+
+    if output is None and midi is None and wav is None and stems is None:
+        msg = "nothing to write: give at least one of -o, --midi, --wav, --stems"
+        raise click.UsageError(msg)
+    if output is not None and output.suffix.lower() not in MUX_SUFFIXES:
+        msg = f"-o {output}: the output video must end in {', '.join(MUX_SUFFIXES)}"
+        raise click.BadParameter(msg)
+    families = parse_instruments(instruments)
+    outputs = Outputs(output, midi, wav, stems, plot)
+    if stems is not None and (stems.exists() and not stems.is_dir() or not stems.parent.is_dir()):
+        msg = f"--stems {stems}: must be a folder (its parent must exist)"
+        raise click.BadParameter(msg)
+    for path in outputs.files(families if stems is not None and stems.is_dir() else ()):
+        check_output(path, force=force)
+    _check_range(fade_out_s, "fade-out", 0.0, 60.0)
+    _check_range(loudness_lufs, "loudness", -70.0, -1.0)
+    if tempo is not None:
+        check_tempo(tempo)
+    sf = resolve_soundfont(soundfont) if outputs.needs_audio() else None
+    model, _ = load_model(model_path or MODEL_PATH, resolve_device(device))
+    controls, video = _controls_of(input_path, tempo=tempo, quiet=quiet, needs_video=output is not None)
+    track = compose(
+        model, controls, density_shift=density_shift, strength_shift=strength_shift, instruments=families,
+        seed=seed, temperature=temperature, quiet=quiet,
+    )
+    mix_options = MixOptions(original_audio=original_audio, fade_out_s=fade_out_s, loudness_lufs=loudness_lufs)
+    for path in write_outputs(track, controls, video, outputs, soundfont=sf, mix_options=mix_options, families=families, force=force):
+        click.echo(str(path))
+
+
+def _controls_of(input_path: Path, *, tempo: float | None, quiet: bool, needs_video: bool) -> tuple[dict, Path | None]:
+    """(controls.json object, video path) of a video or of a controls.json (re-analyzed when --tempo is given)."""
+    import json
+
+    from cmtlite.controls import analyze_video
+    from cmtlite.errors import ConfigError
+
+    if input_path.suffix.lower() != ".json":
+        return analyze_video(input_path, tempo_bpm=tempo, quiet=quiet).to_json(), input_path
+    try:
+        controls = json.loads(input_path.read_text())
+        keys = {"tempo_bpm", "n_bars", "grid_start_s", "duration_s", "bars", "beats"}
+        if not isinstance(controls, dict) or not keys <= set(controls):
+            msg = f"missing keys {sorted(keys - set(controls or {}))}"
+            raise ValueError(msg)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        msg = f"{input_path}: not a controls.json from `cmtlite analyze` ({err})"
+        raise ConfigError(msg) from err
+    video = Path(controls.get("video_path", ""))
+    if not video.is_absolute() and not video.exists():
+        video = input_path.parent / video
+    if (needs_video or tempo is not None) and not video.is_file():
+        msg = f"{input_path}: its video {controls.get('video_path')!r} is not found (needed for -o or --tempo)"
+        raise ConfigError(msg)
+    if tempo is not None:
+        return analyze_video(video, tempo_bpm=tempo, quiet=quiet).to_json(), video
+    return controls, video
+
+
+@cli.command()
+@click.argument("midi", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="WAV file to write.")
+@click.option("--soundfont", type=click.Path(path_type=Path), help="SoundFont 2 file (default: see soundfonts/README.md).")
+@click.option("--loudness", "loudness_lufs", type=float, default=-16.0, show_default=True, help="Integrated loudness target (LUFS).")
+@force_option
+def render(midi: Path, output: Path, soundfont: Path | None, loudness_lufs: float, force: bool) -> None:
+    """Render a MIDI file to a 44.1 kHz stereo WAV with FluidSynth, loudness-normalized."""
+    from cmtlite.generate import master, write_wav
+    from cmtlite.outputs import check_output
+    from cmtlite.render import render_midi, resolve_soundfont
+
+    check_output(output, force=force)
+    _check_range(loudness_lufs, "loudness", -70.0, -1.0)
+    audio, _ = master(render_midi(midi, resolve_soundfont(soundfont)), loudness_lufs)
+    write_wav(audio, output, force=force)
+    click.echo(str(output))
+
+
+@cli.command("mux")
+@click.argument("video", type=click.Path(path_type=Path))
+@click.argument("audio", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="Video to write (.mp4, .mov, .mkv).")
+@click.option("--original-audio", type=click.Choice(["keep", "duck", "drop"]), help="The video's own sound [default: duck if any].")
+@click.option("--fade-out", "fade_out_s", type=float, default=0.0, show_default=True, help="Fade-out at the end, in seconds.")
+@force_option
+def mux_command(video: Path, audio: Path, output: Path, original_audio: str | None, fade_out_s: float, force: bool) -> None:
+    """Put an audio file into a video: video stream copied, audio cut to the video's length."""
+    from cmtlite.errors import ConfigError
+    from cmtlite.mux import mix, mux, read_audio, video_duration_s
+    from cmtlite.outputs import check_output
+    from cmtlite.render import fit_length
+    from cmtlite.video.decode import probe_video
+
+    check_output(output, force=force)
+    _check_range(fade_out_s, "fade-out", 0.0, 60.0)
+    info = probe_video(video)
+    music = read_audio(probe_audio_file(audio))
+    if music is None:
+        msg = f"{audio}: no audio stream"
+        raise ConfigError(msg)
+    mode = original_audio or ("duck" if info.has_audio else "drop")
+    original = read_audio(video) if mode != "drop" else None
+    music = fit_length(music, video_duration_s(video), fade_out_s=fade_out_s)
+    mux(video, mix(music, original, mode), output, force=force)
+    click.echo(str(output))
+
+
+def probe_audio_file(path: Path) -> Path:
+    """``path`` if it exists as a non-empty file (decoding errors come later, as one line)."""
+    from cmtlite.errors import ConfigError
+
+    if not path.is_file() or path.stat().st_size == 0:
+        msg = f"{path}: no such audio file (or empty)"
+        raise ConfigError(msg)
+    return path
 
 
 @cli.command()
@@ -251,12 +444,6 @@ def calibrate(corpus_dir: Path, output: Path, base: Path | None, force: bool) ->
     write_json(output, calibration_from_corpus(meta, speeds, source=source).to_json(), force=force)
     click.echo(str(output))
 
-
-def device_option(fn: Callable) -> Callable:
-    """``--device auto|cpu|cuda``."""
-    return click.option(
-        "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="Where the model runs."
-    )(fn)
 
 
 @cli.command()

@@ -81,3 +81,50 @@ def plot_analysis(analysis: Analysis, path: Path, *, force: bool) -> Path:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
     return Path(path).absolute()
+
+
+FAMILY_COLORS = {"drums": "0.35", "piano": "tab:blue", "guitar": "tab:orange", "bass": "tab:green", "strings": "tab:purple"}
+
+
+def plot_soundtrack(controls: dict, notes_s: list[tuple[str, int, float, float]], path: Path, *, force: bool) -> Path:
+    """Write a PNG of a video's controls above the piano roll of its soundtrack.
+
+    Parameters
+    ----------
+    controls : dict
+        A ``controls.json`` object.
+    notes_s : list of (family, pitch, start s, duration s)
+        The soundtrack's notes in video time.
+    path : Path
+        Output PNG.
+    force : bool
+        Overwrite an existing file.
+    """
+    fig, (top, roll) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True, gridspec_kw={"height_ratios": [1, 2]})
+    bar_times = np.array([b["start_s"] for b in controls["bars"]])
+    bar_s = 4 * 60.0 / controls["tempo_bpm"]
+    top.bar(bar_times, [b["density"] for b in controls["bars"]], width=bar_s, align="edge", color="0.8", label="bar density")
+    beats = [(b["time_s"], b["strength_level"]) for b in controls["beats"] if b["strength_level"] > 0]
+    if beats:
+        top.stem(*zip(*beats, strict=True), linefmt="tab:red", markerfmt="r.", basefmt=" ", label="beat strength")
+    for cut in controls.get("scene_cuts_s", []):
+        for ax in (top, roll):
+            ax.axvline(cut, color="k", ls="--", lw=0.8)
+    top.set_ylabel("density / strength")
+    top.legend(loc="upper right", fontsize=8)
+    for family, color in FAMILY_COLORS.items():
+        rows = [n for n in notes_s if n[0] == family]
+        if rows:
+            _, pitches, starts, durations = zip(*rows, strict=True)
+            roll.barh(pitches, durations, left=starts, height=0.8, color=color, label=family)
+    _mark_bars([roll], bar_times)
+    roll.set_xlim(0, controls["duration_s"])
+    roll.set_xlabel("video time (s)")
+    roll.set_ylabel("MIDI pitch")
+    roll.legend(loc="upper right", fontsize=8, ncol=5)
+    fig.suptitle(f"{Path(controls.get('video_path', '')).name}  {controls['tempo_bpm']:.1f} BPM")
+    fig.tight_layout()
+    with atomic_output(path, force=force) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    return path

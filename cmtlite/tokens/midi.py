@@ -85,25 +85,34 @@ def _voices(notes: np.ndarray) -> list[np.ndarray]:
     return [np.stack(v) for v in voices]
 
 
-def write_midi(score: Score, path: Path) -> None:
+def write_midi(score: Score, path: Path, *, shift_s: float = 0.0, end_s: float | None = None) -> None:
     """Write a score as a multi-track MIDI file with a real tempo event.
 
     One track per family (more when notes of one pitch overlap), with the
     family's GM program; drums on channel 10. Velocities follow each onset's
-    strength (:func:`strength_velocity`).
+    strength (:func:`strength_velocity`). ``shift_s`` moves every note by that
+    many seconds (a grid that starts before the video: negative); notes that
+    would start before 0 or at/after ``end_s`` are dropped, and notes are cut
+    at ``end_s``.
     """
     midi = miditoolkit.MidiFile(ticks_per_beat=_OUT_TICKS_PER_BEAT)
     midi.tempo_changes = [miditoolkit.TempoChange(score.tempo_bpm, 0)]
     midi.time_signature_changes = [miditoolkit.TimeSignature(4, 4, 0)]
     scale = _OUT_TICKS_PER_BEAT // TICKS_PER_BEAT
+    ticks_per_s = _OUT_TICKS_PER_BEAT * score.tempo_bpm / 60.0
+    shift = round(shift_s * ticks_per_s)
+    end = round(end_s * ticks_per_s) if end_s is not None else None
     ticks, strengths = onset_strengths(score)
     velocity_of_tick = dict(zip(ticks.tolist(), strength_velocity(strengths).tolist(), strict=True))
     for family, name in enumerate(FAMILIES):
         notes = score.notes[score.notes[:, FAMILY_COL] == family]
         for voice in _voices(notes) if len(notes) else []:
             track = miditoolkit.Instrument(program=FAMILY_PROGRAMS[family], is_drum=family == DRUMS, name=name)
-            track.notes = [
-                miditoolkit.Note(velocity_of_tick[int(s)], int(p), int(s) * scale, int(s + d) * scale) for _, p, s, d in voice.tolist()
-            ]
-            midi.instruments.append(track)
+            for _, pitch, start, duration in voice.tolist():
+                on, off = start * scale + shift, (start + duration) * scale + shift
+                if on >= 0 and (end is None or on < end):
+                    off = off if end is None else min(off, end)
+                    track.notes.append(miditoolkit.Note(velocity_of_tick[start], pitch, on, off))
+            if track.notes:
+                midi.instruments.append(track)
     midi.dump(str(path))

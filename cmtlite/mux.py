@@ -1,0 +1,140 @@
+"""Mux stage: put a soundtrack into a video with PyAV: video packets copied, AAC audio, exact length.
+
+The original audio track (if any) is kept, ducked under the music or
+dropped. *Ducking* here is a sidechain: the music is turned down by up to
+``DUCK_DEPTH_DB`` where the original audio's short-term level is high
+(speech, impacts), and left at full level where the original is quiet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+
+from cmtlite.errors import ConfigError, VideoReadError
+from cmtlite.outputs import atomic_output
+from cmtlite.render import SAMPLE_RATE, TRUE_PEAK_DBTP, limit
+
+ORIGINAL_AUDIO_MODES = ("keep", "duck", "drop")
+DUCK_DEPTH_DB = 12.0  # music reduction where the original is loud
+DUCK_FLOOR_DB = -45.0  # original level (dBFS RMS) below which the music is not ducked
+DUCK_RANGE_DB = 20.0  # ... and above floor + range it is ducked fully
+DUCK_WINDOW_S = 0.4
+AUDIO_BITRATE = 192_000
+
+
+def video_duration_s(path: Path) -> float:
+    """Duration of the first video stream in seconds (its last frame's end), falling back to the container's.
+
+    Raises
+    ------
+    VideoReadError
+        Unreadable file or no video stream.
+    """
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                msg = f"{path}: no video stream"
+                raise VideoReadError(msg)
+            stream = container.streams.video[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            return float(container.duration / 1_000_000) if container.duration else 0.0
+    except av.FFmpegError as err:
+        msg = f"{path}: cannot read video ({err})"
+        raise VideoReadError(msg) from err
+
+
+def read_audio(path: Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:
+    """The first audio track of a media file as (n, 2) float32 at ``sample_rate``, or None when it has none."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                return None
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=sample_rate)
+            chunks = []
+            for frame in container.decode(container.streams.audio[0]):
+                chunks += [f.to_ndarray() for f in resampler.resample(frame)]
+            chunks += [f.to_ndarray() for f in resampler.resample(None)]
+    except av.FFmpegError as err:
+        msg = f"{path}: cannot decode its audio ({err})"
+        raise VideoReadError(msg) from err
+    return np.concatenate(chunks, axis=1).T.astype(np.float32) if chunks else np.zeros((0, 2), np.float32)
+
+
+def duck_gain(original: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Per-sample music gain (n,) in 0..1 that falls as the original audio's short-term level rises."""
+    window = max(int(DUCK_WINDOW_S * sample_rate), 1)
+    power = uniform_filter1d(np.mean(original.astype(np.float64) ** 2, axis=1), size=window)
+    level_db = 10 * np.log10(np.maximum(power, 1e-12))
+    amount = np.clip((level_db - DUCK_FLOOR_DB) / DUCK_RANGE_DB, 0.0, 1.0)
+    return (10 ** (-DUCK_DEPTH_DB * amount / 20)).astype(np.float32)
+
+
+def mix(music: np.ndarray, original: np.ndarray | None, mode: str, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The soundtrack (same length as ``music``): music alone, or with the original kept or ducked under."""
+    if mode not in ORIGINAL_AUDIO_MODES:
+        msg = f"--original-audio must be one of {', '.join(ORIGINAL_AUDIO_MODES)} (got {mode!r})"
+        raise ConfigError(msg)
+    if original is None or mode == "drop" or len(original) == 0:
+        return music
+    base = np.zeros_like(music)
+    base[: min(len(music), len(original))] = original[: len(music)]
+    gain = duck_gain(base, sample_rate=sample_rate)[:, None] if mode == "duck" else 1.0
+    return limit(base + music * gain, TRUE_PEAK_DBTP, sample_rate=sample_rate)
+
+
+MUX_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+
+
+def mux(video: Path, audio: np.ndarray, output: Path, *, force: bool = False, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write ``output``: the video's packets copied unchanged plus ``audio`` (n, 2) as AAC.
+
+    ``audio`` should already be cut to the video's duration (see
+    :func:`~cmtlite.render.fit_length`). Other streams are not copied.
+
+    Raises
+    ------
+    VideoReadError
+        The input video cannot be read.
+    ConfigError
+        ``output`` is not an .mp4, .m4v, .mov or .mkv file.
+    OutputError
+        ``output`` exists and ``force`` is not set.
+    """
+    if Path(output).suffix.lower() not in MUX_SUFFIXES:
+        msg = f"{output}: the output video must end in {', '.join(MUX_SUFFIXES)} (AAC audio)"
+        raise ConfigError(msg)
+    with atomic_output(output, force=force) as tmp:
+        try:
+            with av.open(str(video)) as source, av.open(str(tmp), "w") as target:
+                if not source.streams.video:
+                    msg = f"{video}: no video stream"
+                    raise VideoReadError(msg)
+                in_video = source.streams.video[0]
+                out_video = target.add_stream_from_template(in_video)
+                out_audio = target.add_stream("aac", rate=sample_rate, layout="stereo")
+                out_audio.bit_rate = AUDIO_BITRATE
+                for packet in source.demux(in_video):
+                    if packet.dts is None:
+                        continue
+                    packet.stream = out_video
+                    target.mux(packet)
+                _encode_audio(target, out_audio, audio, sample_rate)
+        except av.FFmpegError as err:
+            msg = f"{video}: cannot mux ({err})"
+            raise VideoReadError(msg) from err
+
+
+def _encode_audio(target: object, stream: object, audio: np.ndarray, sample_rate: int) -> None:
+    planar = np.ascontiguousarray(audio.T.astype(np.float32))
+    step = 1024
+    for start in range(0, planar.shape[1], step):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, start : start + step]), format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts = sample_rate, start
+        target.mux(stream.encode(frame))
+    target.mux(stream.encode(None))
+
