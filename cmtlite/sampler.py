@@ -205,51 +205,79 @@ def generate_tokens(
     seed: int = 0,
     temperature: float = 1.0,
     quiet: bool = True,
+    kv_cache: bool = True,
+    max_tokens: int | None = None,
 ) -> np.ndarray:
-    """Tokens (T, N_FIELDS) of ``controls.n_bars`` bars ending with EOS; deterministic for a seed on the CPU."""
+    """Tokens (T, N_FIELDS) of ``controls.n_bars`` bars ending with EOS; deterministic for a seed on the CPU.
+
+    ``kv_cache=False`` recomputes the whole window for every token (same
+    result, for tests and benchmarks); ``max_tokens`` stops early.
+    """
     if not temperature > 0:
         msg = f"--temperature must be > 0 (got {temperature})"
         raise ConfigError(msg)
-    device = next(model.parameters()).device
     vocab = model.config.vocab_sizes
     generator = torch.Generator().manual_seed(seed)
     grammar = _Grammar(controls)
     allowed_instruments = torch.zeros(vocab[INSTRUMENT], dtype=torch.bool)
     allowed_instruments[[FAMILIES.index(name) + 1 for name in controls.instruments]] = True
-    max_tokens = controls.n_bars * (1 + TICKS_PER_BAR * (1 + STRENGTH_CAP)) + 1
-
+    cap = controls.n_bars * (1 + TICKS_PER_BAR * (1 + STRENGTH_CAP)) + 1
+    max_tokens = cap if max_tokens is None else min(max_tokens, cap)
+    window = _Window(model, kv_cache=kv_cache)
     rows: list[np.ndarray] = []
-    times: list[int] = []
-    cache: KVCache | None = None
     h = None
-    with progress_bar(total=controls.n_bars, desc="sample", unit="bar", quiet=quiet) as bar:
-        while len(rows) < max_tokens:
-            row = _next_token(model, h, grammar, controls, vocab, allowed_instruments, temperature, generator)
-            if row is None:
-                break
-            rows.append(row)
-            grammar.advance(row)
-            times.append(int(row[BEAT_TIMING]) if row[BEAT_TIMING] else (times[-1] if times else 0))
-            if row[TYPE] == TYPE_METRICAL and row[BEAT] == BEAT_BAR:
-                bar.update()
-            h, cache = _step(model, rows, times, cache, device)
+    threads = torch.get_num_threads()
+    if window.device.type == "cpu":
+        torch.set_num_threads(1)  # one token at a time: threads only add overhead (6x slower on a busy 2-core machine)
+    try:
+        with progress_bar(total=controls.n_bars, desc="sample", unit="bar", quiet=quiet) as bar:
+            while len(rows) < max_tokens:
+                row = _next_token(model, h, grammar, controls, vocab, allowed_instruments, temperature, generator)
+                if row is None:
+                    break
+                rows.append(row)
+                grammar.advance(row)
+                if row[TYPE] == TYPE_METRICAL and row[BEAT] == BEAT_BAR:
+                    bar.update()
+                h = window.push(row)
+    finally:
+        torch.set_num_threads(threads)
     rows.append(np.zeros(N_FIELDS, np.int64))  # EOS
     return np.stack(rows)
 
 
-def _step(model: CPTransformer, rows: list[np.ndarray], times: list[int], cache: KVCache | None, device: torch.device) -> tuple:
-    """Hidden state of the last token, feeding only it when the cache has room, else re-encoding a half window."""
-    context = model.config.context
-    cached = cache[0][0].shape[2] if cache else 0
-    if cache is not None and cached < context:
-        tokens, time, start = rows[-1:], times[-1:], cached
-    else:
-        keep = min(len(rows), context // 2 if cache is not None else context)
-        tokens, time, start, cache = rows[-keep:], times[-keep:], 0, None
-    x = torch.as_tensor(np.stack(tokens), device=device).unsqueeze(0)
-    t = torch.as_tensor(time, device=device).unsqueeze(0)
-    h, cache = model.hidden(x, t, cache, start=start)
-    return h[0, -1], cache
+class _Window:
+    """The model's view of the tokens so far: at most ``context`` tokens, from ``start`` on.
+
+    When a new token would overflow the context, the window restarts at the
+    newest half. With the KV cache only the new token is computed; without
+    it the whole window is, with the same result.
+    """
+
+    def __init__(self, model: CPTransformer, *, kv_cache: bool) -> None:
+        self.model, self.kv_cache = model, kv_cache
+        self.device = next(model.parameters()).device
+        self.rows: list[np.ndarray] = []
+        self.times: list[int] = []  # carried beat-timing of each token
+        self.start = 0
+        self.cache: KVCache | None = None
+
+    def push(self, row: np.ndarray) -> torch.Tensor:
+        """Hidden state (d,) after ``row``."""
+        self.rows.append(row)
+        self.times.append(int(row[BEAT_TIMING]) if row[BEAT_TIMING] else (self.times[-1] if self.times else 0))
+        context = self.model.config.context
+        if len(self.rows) - self.start > context:
+            self.start, self.cache = len(self.rows) - context // 2, None
+        if self.kv_cache and self.cache is not None:
+            first = len(self.rows) - 1
+        else:
+            first, self.cache = self.start, None
+        x = torch.as_tensor(np.stack(self.rows[first:]), device=self.device).unsqueeze(0)
+        t = torch.as_tensor(self.times[first:], device=self.device).unsqueeze(0)
+        h, cache = self.model.hidden(x, t, self.cache, start=first - self.start)
+        self.cache = cache if self.kv_cache else None
+        return h[0, -1]
 
 
 def _next_token(

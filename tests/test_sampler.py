@@ -68,8 +68,8 @@ def test_always_terminates_with_every_bar(model, seed):
 
 
 def test_long_pieces_slide_past_the_context(model):
-    tokens = generate_tokens(model, constant_controls(40, density=12, strength=None), seed=0)
-    assert len(tokens) > 3 * model.config.context and len(bar_rows(tokens)) == 40
+    tokens = generate_tokens(model, constant_controls(24, density=12, strength=2), seed=0)
+    assert len(tokens) > 3 * model.config.context and len(bar_rows(tokens)) == 24
 
 
 def test_same_seed_same_tokens_other_seed_differs(model):
@@ -119,3 +119,16 @@ def test_cli_sample_bad_input(model_file, tmp_path, args, words):
     result = run("sample", "-o", tmp_path / "x.mid", "--model", model_file, *args, "-q")
     assert_bad_input(result, *words)
     assert not (tmp_path / "x.mid").exists()
+
+
+def test_kv_cache_gives_the_same_tokens_as_full_recompute(model):
+    controls = constant_controls(12, density=10, strength=2)  # longer than the tiny model's 128-token context
+    cached = generate_tokens(model, controls, seed=3)
+    full = generate_tokens(model, controls, seed=3, kv_cache=False)
+    assert len(cached) > 2 * model.config.context
+    np.testing.assert_array_equal(cached, full)
+
+
+def test_max_tokens_stops_early(model):
+    tokens = generate_tokens(model, constant_controls(8, density=8, strength=None), seed=0, max_tokens=50)
+    assert len(tokens) == 51 and tokens[-1, TYPE] == 0
