@@ -47,6 +47,8 @@ test: install train-deps
 bench: install
 	$(BIN)/python benchmarks/analyze.py
 	$(BIN)/python benchmarks/prepare.py
+	$(BIN)/python benchmarks/generate.py
+	$(BIN)/python benchmarks/end_to_end.py
 
 # The shipped model, step by step (see models/MODEL_CARD.md): corpus, training (resumable), export.
 corpus: install train-deps
@@ -56,8 +58,8 @@ train: install
 	$(BIN)/cmtlite train corpus -o $(RUN) --config small --resume
 
 model: install
-	cp $(RUN)/model.safetensors models/cmtlite-small.safetensors
 	$(BIN)/cmtlite calibrate corpus -o models/calibration.json --force
+	$(BIN)/cmtlite export $(RUN) --corpus corpus -o models/cmtlite-small.safetensors --force
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

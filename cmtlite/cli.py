@@ -512,6 +512,26 @@ def train(
     click.echo(str(run_dir))
 
 
+@cli.command("export")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), default=Path("corpus"), show_default=True,
+              help="The corpus the run trained on (to count the tokens it saw).")
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="Model file (.safetensors) to write.")
+@force_option
+def export_command(run_dir: Path, corpus_dir: Path, output: Path, force: bool) -> None:
+    """Write a run's weights (fp16) plus a JSON of config, vocabulary, calibration and training summary."""
+    from cmtlite.controls import load_calibration
+    from cmtlite.outputs import check_output
+    from cmtlite.train import export_model
+
+    for path in (output, output.with_suffix(".json")):
+        check_output(path, force=force)
+    summary = export_model(run_dir, corpus_dir, output, calibration=load_calibration().to_json(), force=force)
+    training = summary["training"]
+    click.echo(f"step {training['steps_done']}, {training['tokens_seen'] / 1e6:.1f} M tokens, validation {training['validation']}")
+    click.echo(str(output))
+
+
 @cli.command()
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="MIDI file to write.")
 @click.option("--bars", type=int, default=16, show_default=True, help="Bars to generate.")

@@ -256,3 +256,62 @@ def plot_losses(metrics: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def tokens_seen(corpus_dir: Path, model_config: ModelConfig, train_config: TrainConfig, steps: int) -> int:
+    """Target tokens the first ``steps`` steps trained on (the seeded windows are replayed, not estimated)."""
+    _, splits = load_corpus(corpus_dir)
+    total = 0
+    for step in range(steps):
+        rng = np.random.default_rng([train_config.seed, step])
+        length = model_config.context + 1
+        _, _, mask = sample_windows(splits["train"], rng, train_config.batch_size, length, train_config.piece_start_fraction)
+        total += int(mask.sum())
+    return total
+
+
+def export_model(run_dir: Path, corpus_dir: Path, output: Path, *, calibration: dict, force: bool) -> dict:
+    """Copy a run's weights to ``output`` (fp16 safetensors) and write ``output`` with ``.json``: config, vocabulary,
+    calibration and training summary. Returns that summary.
+
+    Raises
+    ------
+    ConfigError
+        ``run_dir`` holds no checkpoint.
+    """
+    from cmtlite.model import load_model
+    from cmtlite.outputs import atomic_output, write_json
+    from cmtlite.tokens.vocab import FAMILIES, FAMILY_PROGRAMS, VOCAB_SIZES
+
+    run_dir = Path(run_dir)
+    model, metadata = load_model(run_dir / WEIGHTS)
+    train_config = TrainConfig(**json.loads(metadata["train_config"]))
+    step = int(metadata["step"])
+    metrics = _read_metrics(run_dir / METRICS, step + 1)
+    last_val = next((r for r in reversed(metrics) if "val_loss" in r), {})
+    last_train = [r["train_loss"] for r in metrics if r["step"] > step - 50]
+    summary = {
+        "format": "cmtlite-model-card-1",
+        "weights": Path(output).name,
+        "parameters": model.n_params(),
+        "config": dataclasses.asdict(model.config),
+        "vocabulary": {
+            "fields": list(FIELDS),
+            "sizes": dict(zip(FIELDS, VOCAB_SIZES, strict=True)),
+            "families": list(FAMILIES),
+            "family_gm_programs": {FAMILIES[f]: p for f, p in FAMILY_PROGRAMS.items()},
+        },
+        "training": {
+            **dataclasses.asdict(train_config),
+            "steps_done": step,
+            "tokens_seen": tokens_seen(corpus_dir, model.config, train_config, step),
+            "train_loss_last_50_steps": round(float(np.mean(last_train)), 4) if last_train else None,
+            "validation": {k.removeprefix("val_"): v for k, v in last_val.items() if k.startswith("val_")},
+            "validation_step": last_val.get("step"),
+        },
+        "calibration": calibration,
+    }
+    with atomic_output(Path(output), force=force) as tmp:
+        save_model(model, tmp, metadata={"step": str(step), "train_config": metadata["train_config"]})
+    write_json(Path(output).with_suffix(".json"), summary, force=force)
+    return summary

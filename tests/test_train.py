@@ -83,3 +83,18 @@ def test_train_bad_input(tiny_corpus, tmp_path, args, words):
 
 def test_train_on_a_non_corpus(tmp_path):
     assert_bad_input(run("train", tmp_path, "-o", tmp_path / "run", "-q"), "not a prepared corpus")
+
+
+def test_export_writes_weights_and_card(tiny_corpus, tmp_path):
+    config = TrainConfig(**{**FAST.__dict__, "steps": 10})
+    train(tiny_corpus, tmp_path / "run", model_config=TINY, train_config=config, device="cpu", quiet=True)
+    out = tmp_path / "model.safetensors"
+    result = run("export", tmp_path / "run", "--corpus", tiny_corpus, "-o", out)
+    assert result.exit_code == 0, result.output
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training"]["steps_done"] == 10
+    assert 0 < card["training"]["tokens_seen"] <= 10 * config.batch_size * TINY.context
+    assert card["calibration"]["density_quantiles"] and card["vocabulary"]["families"][0] == "drums"
+    model, _ = load_model(out)
+    assert model.config == TINY
+    assert_bad_input(run("export", tmp_path / "run", "--corpus", tiny_corpus, "-o", out), "exists")

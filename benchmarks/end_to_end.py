@@ -1,0 +1,94 @@
+"""Video -> soundtracked mp4, stage by stage, against the tools each stage replaces.
+
+    python benchmarks/end_to_end.py [VIDEO] [--soundfont SF2]
+
+Without VIDEO, a 60 s 1280x720 procedural clip (the demo's scenes, three
+times) is drawn first. Prints seconds per stage (analyze, generate,
+render + master, mux) with the shipped model on the CPU, the overall
+realtime factor (video seconds per wall second; target: a 60 s video in
+under 30 s), FluidSynth in-process against the ``fluidsynth -F`` command
+line on the same MIDI and soundfont (target >= 0.9x), and the mux against a
+plain stream copy of the video alone. One JSON line at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import av
+
+from cmtlite.clips import demo_scenes, write_clip
+from cmtlite.constants import MODEL_PATH
+from cmtlite.controls import analyze_video
+from cmtlite.generate import compose, master, render_raw, write_soundtrack_midi
+from cmtlite.model import load_model
+from cmtlite.mux import mix, mux, read_audio, video_duration_s
+from cmtlite.render import render_midi, resolve_soundfont
+
+
+def timed(fn):  # noqa: ANN001, ANN201
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def stream_copy(video: Path, output: Path) -> None:
+    """The video stream alone, copied packet for packet (what a plain remux costs)."""
+    with av.open(str(video)) as source, av.open(str(output), "w") as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                target.mux(packet)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("video", nargs="?", type=Path)
+    parser.add_argument("--soundfont", type=Path)
+    args = parser.parse_args()
+    soundfont = resolve_soundfont(args.soundfont)
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        video = args.video or write_clip(tmp / "clip.mp4", demo_scenes() * 3)
+        duration = video_duration_s(video)
+        model, _ = load_model(MODEL_PATH)
+        controls, analyze_s = timed(lambda: analyze_video(video).to_json())
+        track, generate_s = timed(lambda: compose(model, controls, seed=0))
+        (audio, _), render_s = timed(lambda: master(render_raw(track, soundfont, duration_s=duration, fade_out_s=2.0), -16.0))
+        _, mux_s = timed(lambda: mux(video, mix(audio, read_audio(video), "duck" if controls["has_audio"] else "drop"), tmp / "out.mp4"))
+        _, copy_s = timed(lambda: stream_copy(video, tmp / "copy.mp4"))
+        midi = tmp / "soundtrack.mid"
+        write_soundtrack_midi(track, midi)
+        _, ours_s = timed(lambda: render_midi(midi, soundfont))
+        cli = shutil.which("fluidsynth")
+        command = [cli, "-ni", "-q", "-r", "44100", "-F", str(tmp / "cli.wav"), str(soundfont), str(midi)] if cli else None
+        _, cli_s = timed(lambda: subprocess.run(command, check=True, capture_output=True, timeout=600)) if command else (None, None)  # noqa: S603
+    total = analyze_s + generate_s + render_s + mux_s
+    result = {
+        "video_s": round(duration, 2),
+        "analyze_s": round(analyze_s, 2),
+        "generate_s": round(generate_s, 2),
+        "render_master_s": round(render_s, 2),
+        "mux_s": round(mux_s, 2),
+        "total_s": round(total, 2),
+        "realtime_factor": round(duration / total, 2),
+        "render_in_process_s": round(ours_s, 2),
+        "render_fluidsynth_cli_s": round(cli_s, 2) if cli_s else None,
+        "render_speed_vs_cli": round(cli_s / ours_s, 2) if cli_s else None,
+        "mux_over_stream_copy": round(mux_s / copy_s, 2),
+        "notes": len(track.score.notes),
+    }
+    for key, value in result.items():
+        print(f"{key:>24}: {value}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
