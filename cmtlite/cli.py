@@ -601,6 +601,63 @@ def parse_instruments(text: str) -> tuple[str, ...]:
     return names
 
 
+@cli.command()
+@click.argument("midi_files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--controls", "controls_path", type=click.Path(path_type=Path), help="controls.json the music was made for.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file instead of a table.")
+@click.option("--reference", type=click.Path(path_type=Path), help="Folder of real MIDI to compare the metrics with.")
+def evaluate(midi_files: tuple[Path, ...], controls_path: Path | None, as_json: bool, reference: Path | None) -> None:
+    """Music-quality metrics of MIDI files (and control fidelity with --controls); see the README for definitions."""
+    import json
+
+    from cmtlite.errors import ConfigError
+    from cmtlite.evaluate import CONTROL_METRICS, MUSIC_METRICS, evaluate_file, mean_metrics
+
+    controls = None
+    if controls_path is not None:
+        try:
+            controls = json.loads(controls_path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            msg = f"{controls_path}: not a controls.json ({err.__class__.__name__}: {err})"
+            raise ConfigError(msg) from err
+        if not isinstance(controls, dict):
+            msg = f"{controls_path}: not a controls.json (not a JSON object)"
+            raise ConfigError(msg)
+    results = [evaluate_file(path, controls) for path in midi_files]
+    names = MUSIC_METRICS + (CONTROL_METRICS if controls is not None else ())
+    real = None
+    if reference is not None:
+        paths = sorted(p for p in reference.rglob("*") if p.suffix.lower() in {".mid", ".midi"}) if reference.is_dir() else []
+        if not paths:
+            msg = f"--reference {reference}: no MIDI files in that folder"
+            raise ConfigError(msg)
+        real = mean_metrics([evaluate_file(path) for path in paths], MUSIC_METRICS)
+    if as_json:
+        for result in results:
+            click.echo(json.dumps(result))
+        if real is not None:
+            click.echo(json.dumps({"file": "reference", **real}))
+        return
+    rows = [[Path(r["file"]).name, *(r.get(n) for n in names)] for r in results]
+    if len(results) > 1:
+        rows.append(["mean", *mean_metrics(results, names).values()])
+    click.echo(_table(["file", *names], rows))
+    if real is not None:
+        generated = mean_metrics(results, MUSIC_METRICS)
+        gap_rows = [
+            [n, generated[n], real[n], None if None in (generated[n], real[n]) else abs(generated[n] - real[n])] for n in MUSIC_METRICS
+        ]
+        click.echo("")
+        click.echo(_table(["metric", "generated", "reference", "gap"], gap_rows))
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    cells = [header] + [[c if isinstance(c, str) else "-" if c is None else f"{c:.3f}" for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))) for row in cells]
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Entry point of the ``cmtlite`` console script."""
     cli()
