@@ -164,6 +164,10 @@ def structureness(notes: Notes) -> float | None:
 def control_metrics(notes: Notes, controls: dict[str, Any]) -> dict[str, float | None]:
     """How the music (in video time) follows a ``controls.json``: density correlation and error, strength error, beat hits.
 
+    Density is compared on the bars that lie wholly inside the video
+    (``duration_s``), strength on the beats inside it: music outside the video
+    is cut, so bars and beats there cannot be measured.
+
     Raises
     ------
     ConfigError
@@ -172,8 +176,11 @@ def control_metrics(notes: Notes, controls: dict[str, Any]) -> dict[str, float |
     try:
         tick_s = 60.0 / float(controls["tempo_bpm"]) / TICKS_PER_BEAT
         start_s = float(controls["grid_start_s"])
+        duration_s = float(controls.get("duration_s", math.inf))
         requested_density = np.array([float(b["density"]) for b in controls["bars"]])
+        bar_start_s = np.array([float(b["start_s"]) for b in controls["bars"]])
         requested_strength = np.array([float(b["strength_level"]) for b in controls["beats"]])
+        beat_s = np.array([float(b["time_s"]) for b in controls["beats"]])
         visual = [(float(b["time_s"]), float(b["strength"])) for b in controls["visual_beats"]]
     except (KeyError, TypeError, ValueError) as err:
         msg = f"controls do not fit (need tempo_bpm, grid_start_s, bars, beats, visual_beats): {err.__class__.__name__}: {err}"
@@ -185,14 +192,16 @@ def control_metrics(notes: Notes, controls: dict[str, Any]) -> dict[str, float |
     ticks = ticks[ticks >= 0]
     unique_ticks, counts = np.unique(ticks, return_counts=True)
     produced_density = np.bincount(unique_ticks // TICKS_PER_BAR, minlength=len(requested_density))[: len(requested_density)]
+    inside = (bar_start_s >= -1e-6) & (bar_start_s + TICKS_PER_BAR * tick_s <= duration_s + 1e-6)  # bars the video covers fully
+    requested_density, produced_density = requested_density[inside], produced_density[inside]
     strength_at = dict(zip(unique_ticks.tolist(), np.minimum(counts, STRENGTH_CAP).tolist(), strict=True))
-    forced = np.nonzero(requested_strength > 0)[0]
+    forced = np.nonzero((requested_strength > 0) & (beat_s >= 0) & (beat_s < duration_s))[0]
     produced_strength = np.array([strength_at.get(int(beat) * TICKS_PER_BEAT, 0) for beat in forced])
-    constant = np.ptp(requested_density) == 0 or np.ptp(produced_density) == 0
+    constant = len(requested_density) < 2 or np.ptp(requested_density) == 0 or np.ptp(produced_density) == 0
     strong = [t for t, s in visual if s >= BEAT_HIT_MIN_STRENGTH]
     onsets = np.unique(notes.start_s)
     return {
-        "density_spearman": None if constant or len(requested_density) < 2 else float(spearmanr(requested_density, produced_density)[0]),
+        "density_spearman": None if constant else float(spearmanr(requested_density, produced_density)[0]),
         "density_mae": float(np.mean(np.abs(requested_density - produced_density))) if len(requested_density) else None,
         "strength_mae": float(np.mean(np.abs(requested_strength[forced] - produced_strength))) if len(forced) else None,
         "beat_hit_rate": float(np.mean([np.abs(onsets - t).min() <= BEAT_HIT_TOLERANCE_S for t in strong])) if strong else None,

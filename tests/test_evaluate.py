@@ -85,6 +85,8 @@ def test_control_metrics(tmp_path):
     assert m["density_spearman"] == pytest.approx(1.0) and m["density_mae"] == 0.0
     assert m["strength_mae"] == 0.0  # two notes on beat 0, one on beat 4
     assert m["beat_hit_rate"] == pytest.approx(2 / 3)  # 0.0 and 2.0 hit; 3.9 has no onset within 70 ms; 0.2 strength ignored
+    cut = control_metrics(read_notes(path), controls | {"duration_s": 3.0})  # the video ends inside bar 1
+    assert cut["density_mae"] == 0.0 and cut["density_spearman"] is None  # only bar 0 is measured
 
 
 def test_cli_table_json_and_reference(tmp_path):
