@@ -22,6 +22,7 @@ from cmtlite.tokens.vocab import FAMILIES as FAMILY_NAMES
 _EXIT_BAD_INPUT = 2
 _EXIT_INTERRUPTED = 130
 MAX_SAMPLE_BARS = 1000
+MAX_SHIFT = 16  # --density-shift / --strength-shift: the codec scales are 0..16
 
 
 class _Cli(click.Group):
@@ -226,6 +227,8 @@ def generate(
         check_output(path, force=force)
     _check_range(fade_out_s, "fade-out", 0.0, 60.0)
     _check_range(loudness_lufs, "loudness", -70.0, -1.0)
+    _check_range(density_shift, "density-shift", -MAX_SHIFT, MAX_SHIFT)
+    _check_range(strength_shift, "strength-shift", -MAX_SHIFT, MAX_SHIFT)
     if tempo is not None:
         check_tempo(tempo)
     sf = resolve_soundfont(soundfont) if outputs.needs_audio() else None
@@ -242,22 +245,12 @@ def generate(
 
 def _controls_of(input_path: Path, *, tempo: float | None, quiet: bool, needs_video: bool) -> tuple[dict, Path | None]:
     """(controls.json object, video path) of a video or of a controls.json (re-analyzed when --tempo is given)."""
-    import json
-
-    from cmtlite.controls import analyze_video
+    from cmtlite.controls import analyze_video, read_controls
     from cmtlite.errors import ConfigError
 
     if input_path.suffix.lower() != ".json":
         return analyze_video(input_path, tempo_bpm=tempo, quiet=quiet).to_json(), input_path
-    try:
-        controls = json.loads(input_path.read_text())
-        keys = {"tempo_bpm", "n_bars", "grid_start_s", "duration_s", "bars", "beats"}
-        if not isinstance(controls, dict) or not keys <= set(controls):
-            msg = f"missing keys {sorted(keys - set(controls or {}))}"
-            raise ValueError(msg)
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        msg = f"{input_path}: not a controls.json from `cmtlite analyze` ({err})"
-        raise ConfigError(msg) from err
+    controls = read_controls(input_path)
     video = Path(controls.get("video_path", ""))
     if not video.is_absolute() and not video.exists():
         video = input_path.parent / video
@@ -610,19 +603,11 @@ def evaluate(midi_files: tuple[Path, ...], controls_path: Path | None, as_json: 
     """Music-quality metrics of MIDI files (and control fidelity with --controls); see the README for definitions."""
     import json
 
+    from cmtlite.controls import read_controls
     from cmtlite.errors import ConfigError
     from cmtlite.evaluate import CONTROL_METRICS, MUSIC_METRICS, evaluate_file, mean_metrics
 
-    controls = None
-    if controls_path is not None:
-        try:
-            controls = json.loads(controls_path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError) as err:
-            msg = f"{controls_path}: not a controls.json ({err.__class__.__name__}: {err})"
-            raise ConfigError(msg) from err
-        if not isinstance(controls, dict):
-            msg = f"{controls_path}: not a controls.json (not a JSON object)"
-            raise ConfigError(msg)
+    controls = read_controls(controls_path) if controls_path is not None else None
     results = [evaluate_file(path, controls) for path in midi_files]
     names = MUSIC_METRICS + (CONTROL_METRICS if controls is not None else ())
     real = None

@@ -364,6 +364,76 @@ def check_tempo(tempo_bpm: float) -> float:
     return float(tempo_bpm)
 
 
+def read_controls(path: Path) -> dict[str, Any]:
+    """A ``controls.json`` written by ``cmtlite analyze``, checked so later stages can trust it.
+
+    Checked: a JSON object with ``tempo_bpm`` (30..300), ``duration_s`` (> 0),
+    ``grid_start_s`` (finite, <= 0), ``n_bars`` (>= 1), ``bars`` (``n_bars``
+    objects with ``start_s`` and an integer ``density`` 0..16), ``beats`` (4
+    per bar, ``time_s`` and an integer ``strength_level`` >= 0) and
+    ``visual_beats`` / ``scene_cuts_s`` (finite times, strengths 0..1).
+
+    Raises
+    ------
+    ConfigError
+        Unreadable, not JSON, or a key missing, of the wrong type, not finite or out of range (named).
+    """
+    try:
+        obj = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        msg = f"{path}: not a controls.json from `cmtlite analyze` ({err.__class__.__name__}: {err})"
+        raise ConfigError(msg) from err
+    try:
+        _check_controls(obj)
+    except (KeyError, TypeError, ValueError) as err:
+        msg = f"{path}: bad controls.json: {err}"
+        raise ConfigError(msg) from err
+    return obj
+
+
+def _number(value: object, name: str, low: float = -math.inf, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+        msg = f"{name} must be a finite number in [{low:g}, {high:g}] (got {value!r})"
+        raise ValueError(msg)
+    return float(value)
+
+
+def _whole(value: object, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        msg = f"{name} must be an integer in [{low}, {high}] (got {value!r})"
+        raise ValueError(msg)
+    return value
+
+
+def _check_controls(obj: object) -> None:
+    if not isinstance(obj, dict):
+        msg = "not a JSON object"
+        raise TypeError(msg)
+    missing = sorted({"tempo_bpm", "duration_s", "grid_start_s", "n_bars", "bars", "beats"} - set(obj))
+    if missing:
+        msg = f"missing keys {missing}"
+        raise KeyError(msg)
+    _number(obj["tempo_bpm"], "tempo_bpm", *USER_TEMPO_RANGE_BPM)
+    _number(obj["duration_s"], "duration_s", 1e-3)
+    _number(obj["grid_start_s"], "grid_start_s", -3600.0, 0.0)
+    n_bars = _whole(obj["n_bars"], "n_bars", 1, 100_000)
+    bars, beats = obj["bars"], obj["beats"]
+    if not isinstance(bars, list) or len(bars) != n_bars or not isinstance(beats, list) or len(beats) != n_bars * BEATS_PER_BAR:
+        msg = f"need {n_bars} bars and {n_bars * BEATS_PER_BAR} beats (n_bars = {n_bars})"
+        raise ValueError(msg)
+    for i, bar in enumerate(bars):
+        _number(bar["start_s"], f"bars[{i}].start_s")
+        _whole(bar["density"], f"bars[{i}].density", 0, 16)
+    for i, beat in enumerate(beats):
+        _number(beat["time_s"], f"beats[{i}].time_s")
+        _whole(beat["strength_level"], f"beats[{i}].strength_level", 0, 1000)
+    for i, beat in enumerate(obj.get("visual_beats", [])):
+        _number(beat["time_s"], f"visual_beats[{i}].time_s")
+        _number(beat["strength"], f"visual_beats[{i}].strength", 0.0, 1.0)
+    for i, cut in enumerate(obj.get("scene_cuts_s", [])):
+        _number(cut, f"scene_cuts_s[{i}]")
+
+
 def analyze_video(
     path: Path,
     *,

@@ -130,14 +130,3 @@ def test_version_and_help():
     result = run("--help")
     assert result.exit_code == 0 and "analyze" in result.output
 
-
-def test_demo_writes_clip_controls_and_plot(tmp_path):
-    out = tmp_path / "demo"
-    result = run("demo", "-o", out, "--quiet")
-    assert result.exit_code == 0, result.output
-    names = {"demo.mp4", "controls.json", "controls.png"}
-    assert {p.name for p in out.iterdir()} == names
-    assert set(result.output.split()) == {str(out / n) for n in names}
-    doc = json.loads((out / "controls.json").read_text())
-    assert abs(doc["tempo_bpm"] - 100) <= 2 and len(doc["scene_cuts_s"]) == 3
-    assert_bad_input(run("demo", "-o", out, "--quiet"), "exists")

@@ -137,9 +137,15 @@ def test_generate_bad_model_and_inputs(bounce_clip, tmp_path):
 
 
 def test_demo_with_the_shipped_model(tmp_path):
-    result = run("demo", "-o", tmp_path / "demo", "-q")
+    out = tmp_path / "demo"
+    result = run("demo", "-o", out, "-q")
     assert result.exit_code == 0, result.output
-    names = {p.name for p in (tmp_path / "demo").iterdir()}
-    assert {"clip.mp4", "controls.json", "demo.mp4", "demo.mid", "demo.wav", "demo.png"} <= names
-    families = {t.name for t in mido.MidiFile(str(tmp_path / "demo" / "demo.mid")).tracks if t.name}
+    names = {"clip.mp4", "controls.json", "demo.mp4", "demo.mid", "demo.wav", "demo.png"}
+    assert {p.name for p in out.iterdir()} == names
+    assert set(result.output.split()) == {str(out / n) for n in names}
+    controls = json.loads((out / "controls.json").read_text())
+    assert abs(controls["tempo_bpm"] - 100) <= 2 and len(controls["scene_cuts_s"]) == 3
+    families = {t.name for t in mido.MidiFile(str(out / "demo.mid")).tracks if t.name}
     assert len(families) >= 3  # a band, not one instrument
+    assert abs(audio_duration_s(out / "demo.mp4") - video_duration_s(out / "clip.mp4")) <= 1024 / SAMPLE_RATE
+    assert_bad_input(run("demo", "-o", out, "-q"), "exists")
