@@ -9,7 +9,7 @@ APT_PACKAGES := libfluidsynth3 fluidsynth fluid-soundfont-gm
 TRAIN_APT_PACKAGES := mma
 RUN := runs/small
 
-.PHONY: install system-deps train-deps demo test bench corpus train model clean
+.PHONY: install system-deps train-deps demo test bench report corpus train model clean
 
 # apt-get install the packages in $(1) that are missing.
 define apt_install
@@ -49,6 +49,11 @@ bench: install
 	$(BIN)/python benchmarks/prepare.py
 	$(BIN)/python benchmarks/generate.py
 	$(BIN)/python benchmarks/end_to_end.py
+	$(BIN)/python benchmarks/memory.py
+
+# reports/quality.md: metrics of soundtracks for ../shared/videos against the real corpora.
+report: install
+	$(BIN)/python benchmarks/quality.py
 
 # The shipped model, step by step (see models/MODEL_CARD.md): corpus, training (resumable), export.
 corpus: install train-deps

@@ -28,3 +28,7 @@ class MidiReadError(CmtliteError):
 
 class TokenGrammarError(CmtliteError):
     """A token file or token value is malformed."""
+
+
+class TimeBudgetError(CmtliteError):
+    """A stage ran past its time budget (proportional to the video's length)."""

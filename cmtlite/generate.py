@@ -35,6 +35,9 @@ from cmtlite.tokens.codec import FAMILY_COL, Score, decode
 from cmtlite.tokens.midi import write_midi
 from cmtlite.tokens.vocab import FAMILIES, MAX_DENSITY, STRENGTH_CAP
 
+GENERATION_BUDGET_S = 120.0  # sampling must finish within this
+GENERATION_BUDGET_S_PER_VIDEO_S = 2.0  # ... plus this per second of video (it runs at ~0.1 s per video second)
+
 
 @dataclass(frozen=True)
 class Soundtrack:
@@ -91,7 +94,8 @@ def compose(
 ) -> Soundtrack:
     """The model's music for an analyzed video."""
     sampler_controls = video_controls(controls, density_shift=density_shift, strength_shift=strength_shift, instruments=instruments)
-    tokens = generate_tokens(model, sampler_controls, seed=seed, temperature=temperature, quiet=quiet)
+    budget_s = GENERATION_BUDGET_S + GENERATION_BUDGET_S_PER_VIDEO_S * float(controls["duration_s"])
+    tokens = generate_tokens(model, sampler_controls, seed=seed, temperature=temperature, quiet=quiet, time_budget_s=budget_s)
     score = decode(tokens, tempo_bpm=float(controls["tempo_bpm"]))
     return Soundtrack(tokens=tokens, score=score, shift_s=float(controls["grid_start_s"]), duration_s=float(controls["duration_s"]))
 

@@ -20,13 +20,14 @@ stays linear in the number of tokens.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
-from cmtlite.errors import ConfigError
+from cmtlite.errors import ConfigError, TimeBudgetError
 from cmtlite.model import CPTransformer, KVCache
 from cmtlite.progress import progress_bar
 from cmtlite.tokens.codec import beat_timing
@@ -207,11 +208,17 @@ def generate_tokens(
     quiet: bool = True,
     kv_cache: bool = True,
     max_tokens: int | None = None,
+    time_budget_s: float | None = None,
 ) -> np.ndarray:
     """Tokens (T, N_FIELDS) of ``controls.n_bars`` bars ending with EOS; deterministic for a seed on the CPU.
 
     ``kv_cache=False`` recomputes the whole window for every token (same
     result, for tests and benchmarks); ``max_tokens`` stops early.
+
+    Raises
+    ------
+    TimeBudgetError
+        Sampling took longer than ``time_budget_s`` seconds.
     """
     if not temperature > 0:
         msg = f"--temperature must be > 0 (got {temperature})"
@@ -226,12 +233,16 @@ def generate_tokens(
     window = _Window(model, kv_cache=kv_cache)
     rows: list[np.ndarray] = []
     h = None
+    deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
     threads = torch.get_num_threads()
     if window.device.type == "cpu":
         torch.set_num_threads(1)  # one token at a time: threads only add overhead (6x slower on a busy 2-core machine)
     try:
         with progress_bar(total=controls.n_bars, desc="sample", unit="bar", quiet=quiet) as bar:
             while len(rows) < max_tokens:
+                if deadline is not None and time.monotonic() > deadline:
+                    msg = f"generation took longer than its budget of {time_budget_s:.0f} s ({len(rows)} tokens, bar {grammar.bar + 1})"
+                    raise TimeBudgetError(msg)
                 row = _next_token(model, h, grammar, controls, vocab, allowed_instruments, temperature, generator)
                 if row is None:
                     break

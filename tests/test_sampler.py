@@ -132,3 +132,10 @@ def test_kv_cache_gives_the_same_tokens_as_full_recompute(model):
 def test_max_tokens_stops_early(model):
     tokens = generate_tokens(model, constant_controls(8, density=8, strength=None), seed=0, max_tokens=50)
     assert len(tokens) == 51 and tokens[-1, TYPE] == 0
+
+
+def test_time_budget_is_enforced(model):
+    from cmtlite.errors import TimeBudgetError
+
+    with pytest.raises(TimeBudgetError, match="budget"):
+        generate_tokens(model, constant_controls(50, density=16, strength=4), seed=0, time_budget_s=0.05)
