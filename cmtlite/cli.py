@@ -643,6 +643,85 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("-o", "--output-dir", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for the soundtracked videos.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Parallel workers (Ray actors when > 1).")
+@click.option("--address", help="Ray cluster address (e.g. ray://head:10001); default: a local Ray.")
+@click.option("--density-shift", type=int, default=0, show_default=True, help="Added to every bar's density.")
+@click.option("--strength-shift", type=int, default=0, show_default=True, help="Added to every visual beat's strength level.")
+@click.option("--instruments", default=",".join(FAMILY_NAMES), show_default=True, help="Comma-separated families to play.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed; each video adds a hash of its path.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="Sampling temperature multiplier.")
+@click.option("--original-audio", type=click.Choice(["keep", "duck", "drop"]), help="The videos' own sound [default: duck if any].")
+@click.option("--fade-out", "fade_out_s", type=float, default=2.0, show_default=True, help="Fade-out in seconds.")
+@click.option("--loudness", "loudness_lufs", type=float, default=-16.0, show_default=True, help="Loudness target (LUFS).")
+@click.option("--soundfont", type=click.Path(path_type=Path), help="SoundFont 2 file.")
+@click.option("--model", "model_path", type=click.Path(path_type=Path), help="Model file (default: the shipped one).")
+@click.option("--resume", is_flag=True, help="Continue the batch in OUT_DIR (finished videos are skipped).")
+@device_option
+@force_option
+@quiet_option
+def batch(
+    source: Path,
+    out_dir: Path,
+    workers: int,
+    address: str | None,
+    density_shift: int,
+    strength_shift: int,
+    instruments: str,
+    seed: int,
+    temperature: float,
+    original_audio: str | None,
+    fade_out_s: float,
+    loudness_lufs: float,
+    soundfont: Path | None,
+    model_path: Path | None,
+    resume: bool,
+    device: str,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Soundtrack every video in a folder (or a CSV/JSONL manifest) into OUT_DIR; exit 1 if any failed."""
+    from cmtlite.batch import find_jobs, run_batch
+    from cmtlite.constants import MODEL_PATH
+    from cmtlite.model import load_model
+    from cmtlite.progress import progress_bar
+    from cmtlite.render import resolve_soundfont
+
+    _check_range(workers, "workers", 1, 1024)
+    _check_range(density_shift, "density-shift", -MAX_SHIFT, MAX_SHIFT)
+    _check_range(strength_shift, "strength-shift", -MAX_SHIFT, MAX_SHIFT)
+    _check_range(fade_out_s, "fade-out", 0.0, 60.0)
+    _check_range(loudness_lufs, "loudness", -70.0, -1.0)
+    if not temperature > 0:
+        msg = f"--temperature must be > 0 (got {temperature})"
+        raise click.BadParameter(msg)
+    if out_dir.exists() and not out_dir.is_dir():
+        msg = f"-o {out_dir}: exists and is not a folder"
+        raise click.BadParameter(msg)
+    model_path = model_path or MODEL_PATH
+    load_model(model_path)  # a bad model is a bad argument, found before any video
+    sf = resolve_soundfont(soundfont)
+    defaults = {"density_shift": density_shift, "strength_shift": strength_shift, "instruments": ",".join(parse_instruments(instruments)),
+                "temperature": temperature, "original_audio": original_audio}
+    jobs = find_jobs(source, out_dir, defaults=defaults, base_seed=seed)
+    mix = {"fade_out_s": fade_out_s, "loudness_lufs": loudness_lufs}
+    worker_args = {"model_path": model_path, "device": device, "soundfont": sf, "mix": mix}
+    with progress_bar(total=len(jobs), desc="batch", unit="video", quiet=quiet) as bar:
+        summary = run_batch(jobs, out_dir, worker_args=worker_args, workers=workers, address=address, resume=resume, force=force,
+                            on_record=lambda record: bar.update())
+    if not quiet:
+        rows = [[r["path"], r["status"], (r.get("seconds") or {}).get("total"), r["error"] or ""] for r in summary.records]
+        click.echo(_table(["video", "status", "seconds", "error"], rows), err=True)
+    speed = summary.video_s / summary.wall_s if summary.wall_s else 0.0
+    counts = f"{summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped"
+    rate = f"{summary.video_s:.0f} video-s in {summary.wall_s:.0f} s ({speed:.2f} video-s per s)"
+    click.echo(f"{counts}; {rate}; report: {out_dir / 'batch_report.jsonl'}")
+    if summary.failed:
+        sys.exit(1)
+
+
 def main() -> None:
     """Entry point of the ``cmtlite`` console script."""
     cli()

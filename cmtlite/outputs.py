@@ -79,6 +79,27 @@ def atomic_output(path: Path, *, force: bool) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Delete temporary files under ``folder`` left by :func:`atomic_output` in processes that no longer run (killed)."""
+    removed = []
+    for tmp in Path(folder).rglob(".*.partial-*"):
+        pid = tmp.name.rsplit(".partial-", 1)[-1].split(".", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_json(path: Path, obj: Any, *, force: bool) -> Path:  # noqa: ANN401
     """Write ``obj`` as indented JSON to ``path`` atomically; return the path."""
     with atomic_output(path, force=force) as tmp:
