@@ -449,6 +449,7 @@ def calibrate(corpus_dir: Path, output: Path, base: Path | None, force: bool) ->
 @click.option("--checkpoint-every", type=int, help="Steps between checkpoints.")
 @click.option("--eval-every", type=int, help="Steps between validation runs.")
 @click.option("--max-minutes", type=float, help="Checkpoint and stop after this much wall time (resume later).")
+@click.option("--stop-at", "stop_at", type=int, help="Checkpoint and stop after this step (the schedule still spans --steps).")
 @click.option("--resume", is_flag=True, help="Continue the run in the output directory from its last checkpoint.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
 @device_option
@@ -463,6 +464,7 @@ def train(
     checkpoint_every: int | None,
     eval_every: int | None,
     max_minutes: float | None,
+    stop_at: int | None,
     resume: bool,
     seed: int,
     device: str,
@@ -497,6 +499,7 @@ def train(
         resume=resume,
         quiet=quiet,
         stop_after_s=None if max_minutes is None else 60 * max_minutes,
+        stop_at_step=stop_at,
     )
     last_val = next((r for r in reversed(metrics) if "val_loss" in r), None)
     if metrics:

@@ -124,11 +124,12 @@ def _save_checkpoint(run_dir: Path, model: CPTransformer, optimizer: torch.optim
     weights.replace(run_dir / WEIGHTS)
 
 
-def _read_metrics(path: Path, before_step: int) -> list[dict]:
+def _read_metrics(path: Path, last_step: int) -> list[dict]:
+    """Logged rows up to ``last_step`` (those of the checkpoint a run resumes from)."""
     if not path.exists():
         return []
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["step"] < before_step]
+    return [r for r in rows if r["step"] <= last_step]
 
 
 def train(
@@ -141,10 +142,13 @@ def train(
     resume: bool = False,
     quiet: bool = False,
     stop_after_s: float | None = None,
+    stop_at_step: int | None = None,
 ) -> list[dict]:
     """Train (or resume) a model on a prepared corpus; returns the metrics rows.
 
-    ``stop_after_s`` ends the run early (with a checkpoint) after that many seconds of wall time.
+    ``stop_after_s`` ends the run early (with a checkpoint) after that many
+    seconds of wall time, ``stop_at_step`` after that step; neither changes
+    the learning-rate schedule, so ``--resume`` continues exactly.
 
     Raises
     ------
@@ -214,6 +218,7 @@ def train(
                     row |= {f"val_{f}": round(float(v), 5) for f, v in zip(FIELDS, per_field, strict=True)}
                 metrics.append(row)
             out_of_time = stop_after_s is not None and time.monotonic() - started > stop_after_s
+            out_of_time |= stop_at_step is not None and step >= stop_at_step
             if step % train_config.checkpoint_every == 0 or step == train_config.steps or out_of_time:
                 _save_checkpoint(run_dir, model, optimizer, step, meta)
                 (run_dir / METRICS).write_text("".join(json.dumps(r) + "\n" for r in metrics))
@@ -287,7 +292,7 @@ def export_model(run_dir: Path, corpus_dir: Path, output: Path, *, calibration: 
     model, metadata = load_model(run_dir / WEIGHTS)
     train_config = TrainConfig(**json.loads(metadata["train_config"]))
     step = int(metadata["step"])
-    metrics = _read_metrics(run_dir / METRICS, step + 1)
+    metrics = _read_metrics(run_dir / METRICS, step)
     last_val = next((r for r in reversed(metrics) if "val_loss" in r), {})
     last_train = [r["train_loss"] for r in metrics if r["step"] > step - 50]
     summary = {

@@ -36,6 +36,9 @@ def test_interrupted_run_resumes_exactly(tiny_corpus, tmp_path):
     assert first == []  # stopped (with a checkpoint) after its first step, before any log line
     resumed = train(tiny_corpus, tmp_path / "b", model_config=TINY, train_config=config, device="cpu", resume=True, quiet=True)
     assert resumed == straight
+    train(tiny_corpus, tmp_path / "c", model_config=TINY, train_config=config, device="cpu", quiet=True, stop_at_step=10)
+    again = train(tiny_corpus, tmp_path / "c", model_config=TINY, train_config=config, device="cpu", resume=True, quiet=True)
+    assert again == straight
 
 
 def test_run_directory_is_not_overwritten(tiny_corpus, tmp_path):
