@@ -450,6 +450,8 @@ def calibrate(corpus_dir: Path, output: Path, base: Path | None, force: bool) ->
 @click.option("--eval-every", type=int, help="Steps between validation runs.")
 @click.option("--max-minutes", type=float, help="Checkpoint and stop after this much wall time (resume later).")
 @click.option("--stop-at", "stop_at", type=int, help="Checkpoint and stop after this step (the schedule still spans --steps).")
+@click.option("--warmup-steps", type=int, help="Learning-rate warm-up steps.")
+@click.option("--init-from", type=click.Path(path_type=Path), help="Warm-start a new run from a model file (matching weights).")
 @click.option("--resume", is_flag=True, help="Continue the run in the output directory from its last checkpoint.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
 @device_option
@@ -465,6 +467,8 @@ def train(
     eval_every: int | None,
     max_minutes: float | None,
     stop_at: int | None,
+    warmup_steps: int | None,
+    init_from: Path | None,
     resume: bool,
     seed: int,
     device: str,
@@ -483,6 +487,7 @@ def train(
         msg = f"--config {config_name}: not a config name (tiny, small, cmt) or a readable JSON config ({err})"
         raise click.BadParameter(msg) from err
     overrides = {"steps": steps, "batch_size": batch_size, "lr": lr, "checkpoint_every": checkpoint_every, "eval_every": eval_every}
+    overrides["warmup_steps"] = warmup_steps
     for name, value in overrides.items():
         if value is not None and not value > 0:
             msg = f"--{name.replace('_', '-')} must be > 0 (got {value})"
@@ -500,6 +505,7 @@ def train(
         quiet=quiet,
         stop_after_s=None if max_minutes is None else 60 * max_minutes,
         stop_at_step=stop_at,
+        init_from=init_from,
     )
     last_val = next((r for r in reversed(metrics) if "val_loss" in r), None)
     if metrics:

@@ -5,9 +5,13 @@ Input: one embedding per token field, concatenated and projected to
 embedding of the current beat-timing (carried forward from the last metrical
 token), so every token knows where it is in the video.
 
-Output: the ``type`` head reads the hidden state; the other heads read the
-hidden state plus the embedding of the chosen type (CMT's two-stage head),
-so a sampler can pick the type, then force or sample each field.
+Output, in three stages: the ``type`` head reads the hidden state; the other
+heads read the hidden state plus the embedding of the chosen type (CMT's
+two-stage head); ``pitch`` and ``duration`` also read the embedding of the
+chosen instrument. So a sampler picks the type, then forces or samples each
+field, and a note's pitch follows its instrument (CMT samples pitch and
+instrument independently, so drum keys leak into tonal parts and tonal
+pitches into the drum kit).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from cmtlite.errors import ConfigError
-from cmtlite.tokens.vocab import BEAT_TIMING, TYPE, VOCAB_SIZES
+from cmtlite.tokens.vocab import BEAT_TIMING, DURATION, INSTRUMENT, PITCH, TYPE, VOCAB_SIZES
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -112,8 +116,13 @@ class CPTransformer(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.type_embed = nn.Embedding(config.vocab_sizes[TYPE], config.embed_dims[TYPE])
         self.type_proj = nn.Linear(d + config.embed_dims[TYPE], d)
+        self.instrument_embed = nn.Embedding(config.vocab_sizes[INSTRUMENT], config.embed_dims[INSTRUMENT])
+        self.instrument_proj = nn.Linear(d + config.embed_dims[INSTRUMENT], d)
         self.heads = nn.ModuleList(nn.Linear(d, n) for n in config.vocab_sizes)
         self.apply(self._init)
+        with torch.no_grad():  # start as "ignore the instrument", so weights of a two-stage model load as a warm start
+            self.instrument_proj.weight.zero_()
+            self.instrument_proj.weight[:, :d].copy_(torch.eye(d))
 
     @staticmethod
     def _init(module: nn.Module) -> None:
@@ -147,10 +156,14 @@ class CPTransformer(nn.Module):
         """Logits (..., n_types) of the next token's type."""
         return self.heads[TYPE](h)
 
-    def field_logits(self, h: torch.Tensor, next_type: torch.Tensor) -> list[torch.Tensor]:
-        """Logits of every field but ``type`` (None in its place), given the next token's type."""
+    def field_logits(self, h: torch.Tensor, next_type: torch.Tensor, next_instrument: torch.Tensor) -> list[torch.Tensor]:
+        """Logits of every field but ``type`` (None in its place), given the next token's type and instrument.
+
+        Only ``pitch`` and ``duration`` depend on ``next_instrument``.
+        """
         g = self.type_proj(torch.cat([h, self.type_embed(next_type)], dim=-1))
-        return [None if i == TYPE else head(g) for i, head in enumerate(self.heads)]
+        n = self.instrument_proj(torch.cat([g, self.instrument_embed(next_instrument)], dim=-1))
+        return [None if i == TYPE else head(n if i in (PITCH, DURATION) else g) for i, head in enumerate(self.heads)]
 
     def loss(self, tokens: torch.Tensor, time: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean loss, per-field mean losses (fields,)) of predicting tokens[:, 1:] from tokens[:, :-1].
@@ -159,7 +172,7 @@ class CPTransformer(nn.Module):
         """
         h, _ = self.hidden(tokens[:, :-1], time[:, :-1])
         target = tokens[:, 1:]
-        logits = self.field_logits(h, target[..., TYPE])
+        logits = self.field_logits(h, target[..., TYPE], target[..., INSTRUMENT])
         logits[TYPE] = self.type_logits(h)
         weight = mask.float() / mask.float().sum().clamp(min=1)
         per_field = torch.stack(

@@ -314,7 +314,12 @@ def _next_token(
     kind = _sample(model.type_logits(h).cpu(), types, TYPE, temperature, generator)
     if kind == TYPE_EOS:
         return None
-    logits = [lg.cpu() if lg is not None else None for lg in model.field_logits(h, torch.tensor(kind, device=h.device))]
+
+    def field_logits(instrument: int) -> list[torch.Tensor | None]:
+        kind_t, instrument_t = torch.tensor(kind, device=h.device), torch.tensor(instrument, device=h.device)
+        return [lg.cpu() if lg is not None else None for lg in model.field_logits(h, kind_t, instrument_t)]
+
+    logits = field_logits(0)
 
     def pick(field: int, allowed: torch.Tensor) -> int:
         return _sample(logits[field], allowed, field, temperature, generator)
@@ -337,6 +342,7 @@ def _next_token(
             row[BEAT_TIMING] = 1 + beat_timing(beat, grammar.total_beats)
         return row
     row[INSTRUMENT] = pick(INSTRUMENT, grammar.allowed_instruments(allowed_instruments))
+    logits = field_logits(int(row[INSTRUMENT]))  # pitch and duration follow the instrument
     last_instrument, last_pitch = grammar.last_note
     row[PITCH] = pick(PITCH, _from(vocab[PITCH], last_pitch + 1 if row[INSTRUMENT] == last_instrument else 1))
     row[DURATION] = pick(DURATION, _from(vocab[DURATION], 1))

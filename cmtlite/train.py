@@ -143,12 +143,15 @@ def train(
     quiet: bool = False,
     stop_after_s: float | None = None,
     stop_at_step: int | None = None,
+    init_from: Path | None = None,
 ) -> list[dict]:
     """Train (or resume) a model on a prepared corpus; returns the metrics rows.
 
     ``stop_after_s`` ends the run early (with a checkpoint) after that many
     seconds of wall time, ``stop_at_step`` after that step; neither changes
     the learning-rate schedule, so ``--resume`` continues exactly.
+    ``init_from`` (a model file) warm-starts a new run: every weight whose
+    name and shape match is copied, the rest keep their initialization.
 
     Raises
     ------
@@ -172,6 +175,8 @@ def train(
 
     torch.manual_seed(train_config.seed)
     model = CPTransformer(model_config).to(torch_device)
+    if init_from is not None and not checkpoint_path.exists():
+        _warm_start(model, init_from)
     optimizer = _optimizer(model, train_config)
     step = 0
     if resume and checkpoint_path.exists():
@@ -226,6 +231,23 @@ def train(
                 break
     plot_losses(metrics, run_dir / LOSS_PLOT)
     return metrics
+
+
+def _warm_start(model: CPTransformer, path: Path) -> None:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            weights = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118 - safe_open has no iterator
+    except (OSError, SafetensorError) as err:
+        msg = f"--init-from {path}: cannot read weights ({err})"
+        raise ConfigError(msg) from err
+    state = model.state_dict()
+    matching = {k: v.to(state[k].dtype) for k, v in weights.items() if k in state and state[k].shape == v.shape}
+    if not matching:
+        msg = f"--init-from {path}: no weight fits this model"
+        raise ConfigError(msg)
+    model.load_state_dict(matching, strict=False)
 
 
 def _load_checkpoint(path: Path, meta: dict) -> dict:
