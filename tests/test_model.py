@@ -42,9 +42,14 @@ def test_type_then_field_heads_shapes(model):
     tokens, time = tokens_of(2, 30)
     h, _ = model.hidden(tokens, time)
     assert model.type_logits(h).shape == (1, 30, 3)
-    logits = model.field_logits(h, tokens[..., 0])
+    logits = model.field_logits(h, tokens[..., 0], tokens[..., 6])
     assert logits[0] is None
     assert [lg.shape[-1] for lg in logits[1:]] == list(model.config.vocab_sizes[1:])
+    drums, bass = (model.field_logits(h, torch.full_like(tokens[..., 0], 2), torch.full_like(tokens[..., 0], i)) for i in (1, 4))
+    torch.testing.assert_close(drums[1], bass[1])  # beat does not depend on the instrument
+    model.instrument_proj.weight.data.normal_()  # once trained: pitch does
+    drums, bass = (model.field_logits(h, torch.full_like(tokens[..., 0], 2), torch.full_like(tokens[..., 0], i)) for i in (1, 4))
+    assert not torch.allclose(drums[4], bass[4])
 
 
 def test_loss_is_finite_and_masked(model):
