@@ -156,14 +156,19 @@ class CPTransformer(nn.Module):
         """Logits (..., n_types) of the next token's type."""
         return self.heads[TYPE](h)
 
-    def field_logits(self, h: torch.Tensor, next_type: torch.Tensor, next_instrument: torch.Tensor) -> list[torch.Tensor]:
+    def field_logits(
+        self, h: torch.Tensor, next_type: torch.Tensor, next_instrument: torch.Tensor, fields: tuple[int, ...] | None = None
+    ) -> list[torch.Tensor | None]:
         """Logits of every field but ``type`` (None in its place), given the next token's type and instrument.
 
-        Only ``pitch`` and ``duration`` depend on ``next_instrument``.
+        Only ``pitch`` and ``duration`` depend on ``next_instrument``. With
+        ``fields``, only those are computed (the others are None): a sampler
+        needs a few heads per step.
         """
+        wanted = set(fields) if fields is not None else set(range(len(self.heads))) - {TYPE}
         g = self.type_proj(torch.cat([h, self.type_embed(next_type)], dim=-1))
-        n = self.instrument_proj(torch.cat([g, self.instrument_embed(next_instrument)], dim=-1))
-        return [None if i == TYPE else head(n if i in (PITCH, DURATION) else g) for i, head in enumerate(self.heads)]
+        n = self.instrument_proj(torch.cat([g, self.instrument_embed(next_instrument)], dim=-1)) if wanted & {PITCH, DURATION} else None
+        return [head(n if i in (PITCH, DURATION) else g) if i in wanted else None for i, head in enumerate(self.heads)]
 
     def loss(self, tokens: torch.Tensor, time: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean loss, per-field mean losses (fields,)) of predicting tokens[:, 1:] from tokens[:, :-1].

@@ -131,7 +131,7 @@ def mux(video: Path, audio: np.ndarray, output: Path, *, force: bool = False, sa
 
 def _encode_audio(target: object, stream: object, audio: np.ndarray, sample_rate: int) -> None:
     planar = np.ascontiguousarray(audio.T.astype(np.float32))
-    step = 1024
+    step = sample_rate  # one-second frames; PyAV cuts them into the encoder's 1024-sample frames
     for start in range(0, planar.shape[1], step):
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, start : start + step]), format="fltp", layout="stereo")
         frame.sample_rate, frame.pts = sample_rate, start

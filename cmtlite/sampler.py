@@ -316,11 +316,11 @@ def _next_token(
     if kind == TYPE_EOS:
         return None
 
-    def field_logits(instrument: int) -> list[torch.Tensor | None]:
+    def field_logits(instrument: int, fields: tuple[int, ...]) -> list[torch.Tensor | None]:
         kind_t, instrument_t = torch.tensor(kind, device=h.device), torch.tensor(instrument, device=h.device)
-        return [lg.cpu() if lg is not None else None for lg in model.field_logits(h, kind_t, instrument_t)]
+        return [lg.cpu() if lg is not None else None for lg in model.field_logits(h, kind_t, instrument_t, fields)]
 
-    logits = field_logits(0)
+    logits = field_logits(0, (BEAT, DENSITY, STRENGTH) if kind == TYPE_METRICAL else (INSTRUMENT,))
 
     def pick(field: int, allowed: torch.Tensor) -> int:
         return _sample(logits[field], allowed, field, temperature, generator)
@@ -343,7 +343,7 @@ def _next_token(
             row[BEAT_TIMING] = 1 + beat_timing(beat, grammar.total_beats)
         return row
     row[INSTRUMENT] = pick(INSTRUMENT, grammar.allowed_instruments(allowed_instruments))
-    logits = field_logits(int(row[INSTRUMENT]))  # pitch and duration follow the instrument
+    logits = field_logits(int(row[INSTRUMENT]), (PITCH, DURATION))  # pitch and duration follow the instrument
     last_instrument, last_pitch = grammar.last_note
     row[PITCH] = pick(PITCH, _from(vocab[PITCH], last_pitch + 1 if row[INSTRUMENT] == last_instrument else 1))
     row[DURATION] = pick(DURATION, _from(vocab[DURATION], 1))
