@@ -67,6 +67,37 @@ def device_option(fn: Callable) -> Callable:
     )(fn)
 
 
+_SOUNDTRACK_OPTIONS = (
+    click.option("--density-shift", type=int, default=0, show_default=True, help="Added to every bar's density (onset ticks)."),
+    click.option("--strength-shift", type=int, default=0, show_default=True, help="Added to every visual beat's strength level."),
+    click.option("--instruments", default=",".join(FAMILY_NAMES), show_default=True, help="Comma-separated families to play."),
+    click.option("--temperature", type=float, default=1.0, show_default=True, help="Multiplies every field's sampling temperature."),
+    click.option("--original-audio", type=click.Choice(["keep", "duck", "drop"]), help="The video's own sound [default: duck if any]."),
+    click.option("--fade-out", "fade_out_s", type=float, default=2.0, show_default=True, help="Fade-out at the end, in seconds."),
+    click.option("--loudness", "loudness_lufs", type=float, default=-16.0, show_default=True, help="Integrated loudness target (LUFS)."),
+    click.option("--soundfont", type=click.Path(path_type=Path), help="SoundFont 2 file (default: see soundfonts/README.md)."),
+    click.option("--model", "model_path", type=click.Path(path_type=Path), help="Model file (default: the shipped one)."),
+)
+
+
+def soundtrack_options(fn: Callable) -> Callable:
+    """The music and mix options ``generate`` and ``batch`` share."""
+    for option in reversed(_SOUNDTRACK_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def check_soundtrack_options(density_shift: int, strength_shift: int, temperature: float, fade_out_s: float, loudness_lufs: float) -> None:
+    """One-line errors for out-of-range values of :func:`soundtrack_options`."""
+    _check_range(density_shift, "density-shift", -MAX_SHIFT, MAX_SHIFT)
+    _check_range(strength_shift, "strength-shift", -MAX_SHIFT, MAX_SHIFT)
+    _check_range(fade_out_s, "fade-out", 0.0, 60.0)
+    _check_range(loudness_lufs, "loudness", -70.0, -1.0)
+    if not temperature > 0:
+        msg = f"--temperature must be > 0 (got {temperature})"
+        raise click.BadParameter(msg)
+
+
 @click.group(cls=_Cli)
 @click.version_option(__version__, prog_name="cmtlite")
 def cli() -> None:
@@ -166,17 +197,9 @@ def _check_range(value: float, name: str, low: float, high: float) -> float:
 @click.option("--wav", type=click.Path(path_type=Path), help="Also write the soundtrack's audio (44.1 kHz stereo WAV).")
 @click.option("--stems", type=click.Path(path_type=Path), help="Also write one WAV per instrument into this folder.")
 @click.option("--plot", type=click.Path(path_type=Path), help="Also write a PNG of the controls and the piano roll.")
-@click.option("--density-shift", type=int, default=0, show_default=True, help="Added to every bar's density (onset ticks).")
-@click.option("--strength-shift", type=int, default=0, show_default=True, help="Added to every visual beat's strength level.")
-@click.option("--instruments", default=",".join(FAMILY_NAMES), show_default=True, help="Comma-separated families to play.")
 @click.option("--tempo", type=float, help="Use this tempo (BPM) instead of the estimated one.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="Multiplies every field's sampling temperature.")
-@click.option("--original-audio", type=click.Choice(["keep", "duck", "drop"]), help="The video's own sound [default: duck if any].")
-@click.option("--fade-out", "fade_out_s", type=float, default=2.0, show_default=True, help="Fade-out at the end, in seconds.")
-@click.option("--loudness", "loudness_lufs", type=float, default=-16.0, show_default=True, help="Integrated loudness target (LUFS).")
-@click.option("--soundfont", type=click.Path(path_type=Path), help="SoundFont 2 file (default: see soundfonts/README.md).")
-@click.option("--model", "model_path", type=click.Path(path_type=Path), help="Model file (default: the shipped one).")
+@soundtrack_options
 @device_option
 @force_option
 @quiet_option
@@ -225,10 +248,7 @@ def generate(
         raise click.BadParameter(msg)
     for path in outputs.files(families if stems is not None and stems.is_dir() else ()):
         check_output(path, force=force)
-    _check_range(fade_out_s, "fade-out", 0.0, 60.0)
-    _check_range(loudness_lufs, "loudness", -70.0, -1.0)
-    _check_range(density_shift, "density-shift", -MAX_SHIFT, MAX_SHIFT)
-    _check_range(strength_shift, "strength-shift", -MAX_SHIFT, MAX_SHIFT)
+    check_soundtrack_options(density_shift, strength_shift, temperature, fade_out_s, loudness_lufs)
     if tempo is not None:
         check_tempo(tempo)
     sf = resolve_soundfont(soundfont) if outputs.needs_audio() else None
@@ -657,16 +677,8 @@ def _table(header: list[str], rows: list[list]) -> str:
 @click.option("-o", "--output-dir", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for the soundtracked videos.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Parallel workers (Ray actors when > 1).")
 @click.option("--address", help="Ray cluster address (e.g. ray://head:10001); default: a local Ray.")
-@click.option("--density-shift", type=int, default=0, show_default=True, help="Added to every bar's density.")
-@click.option("--strength-shift", type=int, default=0, show_default=True, help="Added to every visual beat's strength level.")
-@click.option("--instruments", default=",".join(FAMILY_NAMES), show_default=True, help="Comma-separated families to play.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed; each video adds a hash of its path.")
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="Sampling temperature multiplier.")
-@click.option("--original-audio", type=click.Choice(["keep", "duck", "drop"]), help="The videos' own sound [default: duck if any].")
-@click.option("--fade-out", "fade_out_s", type=float, default=2.0, show_default=True, help="Fade-out in seconds.")
-@click.option("--loudness", "loudness_lufs", type=float, default=-16.0, show_default=True, help="Loudness target (LUFS).")
-@click.option("--soundfont", type=click.Path(path_type=Path), help="SoundFont 2 file.")
-@click.option("--model", "model_path", type=click.Path(path_type=Path), help="Model file (default: the shipped one).")
+@soundtrack_options
 @click.option("--resume", is_flag=True, help="Continue the batch in OUT_DIR (finished videos are skipped).")
 @device_option
 @force_option
@@ -699,13 +711,7 @@ def batch(
     from cmtlite.render import resolve_soundfont
 
     _check_range(workers, "workers", 1, 1024)
-    _check_range(density_shift, "density-shift", -MAX_SHIFT, MAX_SHIFT)
-    _check_range(strength_shift, "strength-shift", -MAX_SHIFT, MAX_SHIFT)
-    _check_range(fade_out_s, "fade-out", 0.0, 60.0)
-    _check_range(loudness_lufs, "loudness", -70.0, -1.0)
-    if not temperature > 0:
-        msg = f"--temperature must be > 0 (got {temperature})"
-        raise click.BadParameter(msg)
+    check_soundtrack_options(density_shift, strength_shift, temperature, fade_out_s, loudness_lufs)
     if out_dir.exists() and not out_dir.is_dir():
         msg = f"-o {out_dir}: exists and is not a folder"
         raise click.BadParameter(msg)
