@@ -128,7 +128,7 @@ class Worker:
         """The job's report record: status ``ok`` or ``failed``, error message, seconds per stage."""
         from cmtlite.controls import analyze_video, check_tempo
         from cmtlite.generate import compose, master, render_raw
-        from cmtlite.mux import mix, mux, read_audio, video_duration_s
+        from cmtlite.mux import mix_with_video, mux, video_duration_s
         from cmtlite.tokens.vocab import FAMILIES
 
         timings: dict[str, float] = {}
@@ -155,10 +155,9 @@ class Worker:
             audio, _ = stage("render", lambda: master(
                 render_raw(track, self.soundfont, duration_s=duration_s, fade_out_s=self.mix["fade_out_s"]), self.mix["loudness_lufs"]
             ))
-            mode = options.get("original_audio") or ("duck" if controls.get("has_audio") else "drop")
             job.output.parent.mkdir(parents=True, exist_ok=True)
-            original = read_audio(job.video) if mode != "drop" else None
-            stage("mux", lambda: mux(job.video, mix(audio, original, mode), job.output, force=True))
+            soundtrack = mix_with_video(audio, job.video, options.get("original_audio"), has_audio=bool(controls.get("has_audio")))
+            stage("mux", lambda: mux(job.video, soundtrack, job.output, force=True))
         except CmtliteError as err:
             return _record(job, "failed", str(err), timings, started)
         except Exception as err:  # noqa: BLE001 - one broken video must not stop the batch

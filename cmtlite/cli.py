@@ -311,7 +311,7 @@ def render(midi: Path, output: Path, soundfont: Path | None, loudness_lufs: floa
 def mux_command(video: Path, audio: Path, output: Path, original_audio: str | None, fade_out_s: float, force: bool) -> None:
     """Put an audio file into a video: video stream copied, audio cut to the video's length."""
     from cmtlite.errors import ConfigError
-    from cmtlite.mux import mix, mux, read_audio, video_duration_s
+    from cmtlite.mux import mix_with_video, mux, read_audio, video_duration_s
     from cmtlite.outputs import check_output
     from cmtlite.render import fit_length
     from cmtlite.video.decode import probe_video
@@ -323,10 +323,8 @@ def mux_command(video: Path, audio: Path, output: Path, original_audio: str | No
     if music is None:
         msg = f"{audio}: no audio stream"
         raise ConfigError(msg)
-    mode = original_audio or ("duck" if info.has_audio else "drop")
-    original = read_audio(video) if mode != "drop" else None
     music = fit_length(music, video_duration_s(video), fade_out_s=fade_out_s)
-    mux(video, mix(music, original, mode), output, force=force)
+    mux(video, mix_with_video(music, video, original_audio, has_audio=info.has_audio), output, force=force)
     click.echo(str(output))
 
 

@@ -20,16 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyloudnorm
 from scipy.io import wavfile
 
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.controls import load_calibration
 from cmtlite.model import CPTransformer
-from cmtlite.mux import mix, mux, read_audio, video_duration_s
+from cmtlite.mux import mix_with_video, mux, video_duration_s
 from cmtlite.outputs import atomic_output
 from cmtlite.plots import plot_soundtrack
-from cmtlite.render import SAMPLE_RATE, fit_length, normalize_loudness, render_midi
+from cmtlite.render import SAMPLE_RATE, fit_length, loudness_lufs, normalize_loudness, render_midi
 from cmtlite.sampler import FREE, Controls, generate_tokens
 from cmtlite.tokens.codec import FAMILY_COL, Score, decode
 from cmtlite.tokens.midi import write_midi
@@ -117,13 +116,6 @@ def render_raw(
         return fit_length(render_midi(midi, soundfont), duration_s, fade_out_s=fade_out_s)
 
 
-def loudness_lufs(audio: np.ndarray) -> float:
-    """Integrated loudness (EBU R128) in LUFS; -inf for silence or under 400 ms."""
-    if len(audio) < int(0.4 * SAMPLE_RATE) or not np.any(audio):
-        return float("-inf")
-    return float(pyloudnorm.Meter(SAMPLE_RATE).integrated_loudness(audio))
-
-
 def master(audio: np.ndarray, target_lufs: float) -> tuple[np.ndarray, float]:
     """(audio at ``target_lufs`` with true peak <= -1 dBTP, the loudness change in dB)."""
     before = loudness_lufs(audio)
@@ -199,9 +191,8 @@ def write_outputs(
                 write_wav(stem * np.float32(10 ** (gain_db / 20)), outputs.stems / f"{family}.wav", force=force, float32=True)
                 written.append(outputs.stems / f"{family}.wav")
         if outputs.video is not None:
-            mode = mix_options.original_audio or ("duck" if controls.get("has_audio") else "drop")
-            original = read_audio(video) if mode != "drop" else None
-            mux(video, mix(audio, original, mode), outputs.video, force=force)
+            soundtrack = mix_with_video(audio, video, mix_options.original_audio, has_audio=bool(controls.get("has_audio")))
+            mux(video, soundtrack, outputs.video, force=force)
             written.append(outputs.video)
     if outputs.plot is not None:
         plot_soundtrack(controls, track.notes_s(), outputs.plot, force=force)

@@ -87,6 +87,13 @@ def mix(music: np.ndarray, original: np.ndarray | None, mode: str, *, sample_rat
     return limit(base + music * gain, TRUE_PEAK_DBTP, sample_rate=sample_rate)
 
 
+def mix_with_video(music: np.ndarray, video: Path, mode: str | None, *, has_audio: bool, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """:func:`mix` with ``video``'s own audio; ``mode`` None means ``duck`` when the video has sound, else ``drop``."""
+    mode = mode or ("duck" if has_audio else "drop")
+    original = read_audio(video, sample_rate=sample_rate) if mode != "drop" else None
+    return mix(music, original, mode, sample_rate=sample_rate)
+
+
 MUX_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 
 

@@ -191,17 +191,21 @@ def limit(audio: np.ndarray, ceiling_db: float, *, sample_rate: int = SAMPLE_RAT
     return (audio * gain[:, None]).astype(np.float32)
 
 
+def loudness_lufs(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> float:
+    """Integrated loudness (EBU R128) in LUFS; -inf for silence or under the 400 ms meter block."""
+    if len(audio) < int(0.4 * sample_rate) or not np.any(audio):
+        return float("-inf")
+    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(audio))
+
+
 def normalize_loudness(audio: np.ndarray, target_lufs: float, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """``audio`` at ``target_lufs`` integrated loudness (EBU R128) with true peak <= -1 dBTP.
 
     Silence and clips shorter than the 400 ms meter block are returned unchanged.
     """
-    meter = pyloudnorm.Meter(sample_rate)
-    if len(audio) < int(0.4 * sample_rate) or not np.any(audio):
-        return audio
     out = audio
     for _ in range(3):  # limiting lowers loudness a little: measure again
-        loudness = meter.integrated_loudness(out)
+        loudness = loudness_lufs(out, sample_rate=sample_rate)
         if not np.isfinite(loudness) or abs(loudness - target_lufs) < 0.1:
             break
         out = (out * 10 ** ((target_lufs - loudness) / 20)).astype(np.float32)

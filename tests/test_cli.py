@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -56,6 +57,23 @@ def _audio_only(path):
             container.mux(packet)
 
 
+def bad_video(kind: str, path: Path, clip: Path) -> Path:
+    """A broken input of ``kind`` at ``path`` (an audio-only file gets the .m4a suffix); returns its path."""
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("this is a text file renamed to mp4\n")
+    elif kind == "truncated":
+        data = clip.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "audio_only":
+        path = path.with_suffix(".m4a")
+        _audio_only(path)
+    return path
+
+
 @pytest.mark.parametrize(
     ("case", "words"),
     [
@@ -68,19 +86,7 @@ def _audio_only(path):
     ],
 )
 def test_bad_videos(case, words, bounce_clip, tmp_path):
-    video = tmp_path / "clip.mp4"
-    if case == "directory":
-        video.mkdir()
-    elif case == "empty":
-        video.write_bytes(b"")
-    elif case == "text":
-        video.write_text("this is a text file renamed to mp4\n")
-    elif case == "truncated":
-        data = bounce_clip.read_bytes()
-        video.write_bytes(data[: len(data) // 2])
-    elif case == "audio_only":
-        video = tmp_path / "clip.m4a"
-        _audio_only(video)
+    video = bad_video(case, tmp_path / "clip.mp4", bounce_clip)
     out = tmp_path / "out.json"
     assert_bad_input(run("analyze", video, "-o", out, "-q"), *words)
     assert not out.exists()

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cmtlite.clips import Scene, scene_frames, write_clip, write_frames
-from tests.test_cli import _audio_only, assert_bad_input, run
+from tests.test_cli import assert_bad_input, bad_video, run
 from tests.test_render import SMALL_SOUNDFONT, needs_soundfont
 from tests.test_sampler import model, model_file  # noqa: F401 - fixtures
 
@@ -30,25 +30,6 @@ def generate_args(video, tmp_path, model_file):  # noqa: F811
     return ["generate", video, "-o", tmp_path / "out.mp4", "--model", model_file, "--soundfont", SMALL_SOUNDFONT, "-q"]
 
 
-def _video(kind: str, folder: Path, bounce_clip: Path) -> Path:
-    path = folder / f"{kind}.mp4"
-    if kind == "missing":
-        return path
-    if kind == "directory":
-        path.mkdir()
-    elif kind == "empty":
-        path.write_bytes(b"")
-    elif kind == "text":
-        path.write_text("this is a text file renamed to mp4\n")
-    elif kind == "truncated":
-        data = bounce_clip.read_bytes()
-        path.write_bytes(data[: len(data) // 2])
-    elif kind == "audio_only":
-        path = folder / "audio_only.m4a"
-        _audio_only(path)
-    return path
-
-
 @pytest.mark.parametrize(
     ("kind", "words"),
     [
@@ -61,7 +42,7 @@ def _video(kind: str, folder: Path, bounce_clip: Path) -> Path:
     ],
 )
 def test_bad_videos_for_generate(kind, words, bounce_clip, tmp_path, model_file):  # noqa: F811
-    video = _video(kind, tmp_path, bounce_clip)
+    video = bad_video(kind, tmp_path / f"{kind}.mp4", bounce_clip)
     before = snapshot(tmp_path)
     assert_bad_input(run(*generate_args(video, tmp_path, model_file)), *words)
     assert snapshot(tmp_path) == before
