@@ -30,7 +30,17 @@ from torch import nn
 from cmtlite.errors import ConfigError
 from cmtlite.tokens.vocab import BEAT_TIMING, DURATION, INSTRUMENT, PITCH, TYPE, VOCAB_SIZES
 
-KVCache = list[tuple[torch.Tensor, torch.Tensor]]
+
+@dataclass
+class KVCache:
+    """Keys and values of the first ``length`` positions, preallocated for the whole context and written in place.
+
+    ``kv`` has shape (layers, 2, batch, heads, context, d_head): appending a
+    token writes one slot per layer instead of copying the cache.
+    """
+
+    kv: torch.Tensor
+    length: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,21 +93,27 @@ class Block(nn.Module):
             nn.Linear(config.d_model, config.d_ff), nn.GELU(), nn.Linear(config.d_ff, config.d_model), nn.Dropout(config.dropout)
         )
 
-    def forward(self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, tuple]:
-        """x (B, T, d) -> (B, T, d) and the layer's keys/values (B, heads, past + T, d_head)."""
+    def forward(self, x: torch.Tensor, kv: torch.Tensor | None = None, past: int = 0) -> torch.Tensor:
+        """x (B, T, d) at positions past..past+T-1 -> (B, T, d).
+
+        ``kv`` (2, B, heads, context, d_head) holds the keys and values of the
+        ``past`` earlier positions; this call writes its own after them.
+        """
         b, t, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.n_head, d // self.n_head).permute(2, 0, 3, 1, 4)
-        if cache is not None:
-            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
-        past = k.shape[2] - t
+        if kv is not None:
+            kv[0, :, :, past : past + t], kv[1, :, :, past : past + t] = k, v
+            k, v = kv[0, :, :, : past + t], kv[1, :, :, : past + t]
         if past == 0:
             mask, causal = None, True
+        elif t == 1:  # one new query sees every key
+            mask, causal = None, False
         else:  # new queries see every cached key and the new keys up to themselves
             mask = torch.ones(t, past + t, dtype=torch.bool, device=x.device).tril(diagonal=past)
             causal = False
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0)
         x = x + F.dropout(self.out(y.transpose(1, 2).reshape(b, t, d)), self.dropout, self.training)
-        return x + self.mlp(self.norm2(x)), (k, v)
+        return x + self.mlp(self.norm2(x))
 
 
 class CPTransformer(nn.Module):
@@ -123,6 +139,9 @@ class CPTransformer(nn.Module):
         with torch.no_grad():  # start as "ignore the instrument", so weights of a two-stage model load as a warm start
             self.instrument_proj.weight.zero_()
             self.instrument_proj.weight[:, :d].copy_(torch.eye(d))
+        for module in self.modules():  # weights stored input-major: a one-token step reads them in memory order (1.3x faster on a CPU)
+            if isinstance(module, nn.Linear):
+                module.weight = nn.Parameter(module.weight.detach().t().contiguous().t())
 
     @staticmethod
     def _init(module: nn.Module) -> None:
@@ -135,22 +154,31 @@ class CPTransformer(nn.Module):
         """Number of parameters."""
         return sum(p.numel() for p in self.parameters())
 
-    def hidden(
-        self, tokens: torch.Tensor, time: torch.Tensor, cache: KVCache | None = None, start: int = 0
-    ) -> tuple[torch.Tensor, KVCache]:
-        """Hidden states (B, T, d) of tokens (B, T, fields) at positions start..start+T-1.
+    def new_cache(self, batch: int = 1) -> KVCache:
+        """An empty :class:`KVCache` for ``batch`` sequences, on the model's device and dtype."""
+        c, p = self.config, next(self.parameters())
+        shape = (c.n_layer, 2, batch, c.n_head, c.context, c.d_model // c.n_head)
+        return KVCache(torch.zeros(shape, device=p.device, dtype=p.dtype))
+
+    def hidden(self, tokens: torch.Tensor, time: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Hidden states (B, T, d) of tokens (B, T, fields).
 
         ``time`` (B, T) is the carried beat-timing index of each token. With a
-        ``cache`` from earlier calls, only the new tokens are computed.
+        ``cache``, the tokens follow the ``cache.length`` cached ones: only
+        they are computed, and their keys and values are appended.
         """
+        start, t = (cache.length if cache is not None else 0), tokens.shape[1]
+        if start + t > self.config.context:
+            msg = f"{start + t} positions do not fit the model's context of {self.config.context}"
+            raise ValueError(msg)
         x = self.in_proj(torch.cat([embed(tokens[..., i]) for i, embed in enumerate(self.embeds)], dim=-1))
-        positions = torch.arange(start, start + tokens.shape[1], device=tokens.device)
+        positions = torch.arange(start, start + t, device=tokens.device)
         x = self.drop(x + self.position(positions) + self.time(time))
-        new_cache = []
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, cache[i] if cache else None)
-            new_cache.append(kv)
-        return self.norm(x), new_cache
+            x = block(x, cache.kv[i] if cache is not None else None, start)
+        if cache is not None:
+            cache.length += t
+        return self.norm(x)
 
     def type_logits(self, h: torch.Tensor) -> torch.Tensor:
         """Logits (..., n_types) of the next token's type."""
@@ -175,7 +203,7 @@ class CPTransformer(nn.Module):
 
         ``mask`` (B, T) marks real (non-padding) target tokens, aligned with tokens[:, 1:].
         """
-        h, _ = self.hidden(tokens[:, :-1], time[:, :-1])
+        h = self.hidden(tokens[:, :-1], time[:, :-1])
         target = tokens[:, 1:]
         logits = self.field_logits(h, target[..., TYPE], target[..., INSTRUMENT])
         logits[TYPE] = self.type_logits(h)

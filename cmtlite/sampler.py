@@ -108,18 +108,17 @@ def constant_controls(n_bars: int, *, density: int | None, strength: int | None,
     )
 
 
-def _sample(logits: torch.Tensor, allowed: torch.Tensor, field: int, temperature: float, generator: torch.Generator) -> int:
+def _sample(logits: np.ndarray, allowed: np.ndarray, field: int, temperature: float, rng: np.random.Generator) -> int:
     """One value from ``logits`` (vocab,) restricted to ``allowed`` (bool, vocab), by temperature and nucleus."""
     field_temperature, top_p = SAMPLING[field]
-    scaled = logits.float() / max(field_temperature * temperature, 1e-4)
-    scaled = scaled.masked_fill(~allowed, float("-inf"))
-    probs = torch.softmax(scaled, dim=-1)
-    sorted_probs, order = probs.sort(descending=True)
-    keep = sorted_probs.cumsum(-1) - sorted_probs < top_p
-    keep[0] = True
-    sorted_probs = sorted_probs * keep
-    choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
-    return int(order[choice])
+    scaled = np.where(allowed, logits / max(field_temperature * temperature, 1e-4), -np.inf)
+    probs = np.exp(scaled - scaled.max())
+    order = np.argsort(-probs, kind="stable")
+    sorted_probs = probs[order] / probs.sum()
+    kept = np.cumsum(sorted_probs)
+    n_kept = max(1, int(np.count_nonzero(kept - sorted_probs < top_p)))  # the nucleus: a prefix of the sorted values
+    choice = int(np.searchsorted(kept[:n_kept], rng.random() * kept[n_kept - 1], side="right"))
+    return int(order[min(choice, n_kept - 1)])
 
 
 class _Grammar:
@@ -147,14 +146,14 @@ class _Grammar:
         levels = self.controls.beat_strength[first : first + BEATS_PER_BAR]
         return [b * TICKS_PER_BEAT for b, level in enumerate(levels) if level > 0 and b * TICKS_PER_BEAT > self.position]
 
-    def allowed_instruments(self, base: torch.Tensor) -> torch.Tensor:
+    def allowed_instruments(self, base: np.ndarray) -> np.ndarray:
         """Instruments a next note at this position may use: not below the last one, nor the last one at its top pitch."""
         last_instrument, last_pitch = self.last_note
-        allowed = base.clone()
+        allowed = base.copy()
         allowed[: last_instrument + int(last_pitch >= PITCH_TOP)] = False
         return allowed
 
-    def allowed_types(self, instruments: torch.Tensor) -> list[int]:
+    def allowed_types(self, instruments: np.ndarray) -> list[int]:
         if self.bar < 0:
             return [TYPE_METRICAL]
         if self.position >= 0 and self.notes_at_position < self.strength and self.allowed_instruments(instruments).any():
@@ -167,8 +166,8 @@ class _Grammar:
         no_room = self.position == TICKS_PER_BAR - 1
         return not self.required_ticks() and (self.positions_in_bar >= self.density or no_room)
 
-    def allowed_beats(self, vocab: int) -> torch.Tensor:
-        allowed = torch.zeros(vocab, dtype=torch.bool)
+    def allowed_beats(self, vocab: int) -> np.ndarray:
+        allowed = np.zeros(vocab, dtype=bool)
         required = self.required_ticks()
         missing = self.density - self.positions_in_bar
         if self.bar >= 0 and (missing > 0 or required):
@@ -199,7 +198,7 @@ class _Grammar:
             self.last_note = (int(row[INSTRUMENT]), int(row[PITCH]))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate_tokens(
     model: CPTransformer,
     controls: Controls,
@@ -225,9 +224,9 @@ def generate_tokens(
         msg = f"--temperature must be > 0 (got {temperature})"
         raise ConfigError(msg)
     vocab = model.config.vocab_sizes
-    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
     grammar = _Grammar(controls)
-    allowed_instruments = torch.zeros(vocab[INSTRUMENT], dtype=torch.bool)
+    allowed_instruments = np.zeros(vocab[INSTRUMENT], dtype=bool)
     allowed_instruments[[FAMILIES.index(name) + 1 for name in controls.instruments]] = True
     cap = controls.n_bars * (1 + TICKS_PER_BAR * (1 + STRENGTH_CAP)) + 1
     max_tokens = cap if max_tokens is None else min(max_tokens, cap)
@@ -244,7 +243,7 @@ def generate_tokens(
                 if deadline is not None and time.monotonic() > deadline:
                     msg = f"generation took longer than its budget of {time_budget_s:.0f} s ({len(rows)} tokens, bar {grammar.bar + 1})"
                     raise TimeBudgetError(msg)
-                row = _next_token(model, h, grammar, controls, vocab, allowed_instruments, temperature, generator)
+                row = _next_token(model, h, grammar, controls, vocab, allowed_instruments, temperature, rng)
                 if row is None:
                     break
                 rows.append(row)
@@ -267,12 +266,12 @@ class _Window:
     """
 
     def __init__(self, model: CPTransformer, *, kv_cache: bool) -> None:
-        self.model, self.kv_cache = model, kv_cache
+        self.model = model
         self.device = next(model.parameters()).device
         self.rows: list[np.ndarray] = []
         self.times: list[int] = []  # carried beat-timing of each token
         self.start = 0
-        self.cache: KVCache | None = None
+        self.cache: KVCache | None = model.new_cache() if kv_cache else None
 
     def push(self, row: np.ndarray) -> torch.Tensor:
         """Hidden state (d,) after ``row``."""
@@ -280,16 +279,13 @@ class _Window:
         self.times.append(int(row[BEAT_TIMING]) if row[BEAT_TIMING] else (self.times[-1] if self.times else 0))
         context = self.model.config.context
         if len(self.rows) - self.start > context:
-            self.start, self.cache = len(self.rows) - context // 2, None
-        if self.kv_cache and self.cache is not None:
-            first = len(self.rows) - 1
-        else:
-            first, self.cache = self.start, None
+            self.start = len(self.rows) - context // 2
+            if self.cache is not None:
+                self.cache.length = 0
+        first = self.start + (self.cache.length if self.cache is not None else 0)
         x = torch.as_tensor(np.stack(self.rows[first:]), device=self.device).unsqueeze(0)
         t = torch.as_tensor(self.times[first:], device=self.device).unsqueeze(0)
-        h, cache = self.model.hidden(x, t, self.cache, start=first - self.start)
-        self.cache = cache if self.kv_cache else None
-        return h[0, -1]
+        return self.model.hidden(x, t, self.cache)[0, -1]
 
 
 def _next_token(
@@ -298,9 +294,9 @@ def _next_token(
     grammar: _Grammar,
     controls: Controls,
     vocab: tuple[int, ...],
-    allowed_instruments: torch.Tensor,
+    allowed_instruments: np.ndarray,
     temperature: float,
-    generator: torch.Generator,
+    rng: np.random.Generator,
 ) -> np.ndarray | None:
     """The next token under the grammar, or None when the piece is complete."""
     row = np.zeros(N_FIELDS, np.int64)
@@ -310,20 +306,20 @@ def _next_token(
         row[DENSITY] = 1 + (density if density != FREE else MAX_DENSITY // 2)
         row[BEAT_TIMING] = 1 + beat_timing(0, grammar.total_beats)
         return row
-    types = torch.zeros(vocab[TYPE], dtype=torch.bool)
+    types = np.zeros(vocab[TYPE], dtype=bool)
     types[grammar.allowed_types(allowed_instruments)] = True
-    kind = _sample(model.type_logits(h).cpu(), types, TYPE, temperature, generator)
+    kind = _sample(model.type_logits(h).cpu().numpy(), types, TYPE, temperature, rng)
     if kind == TYPE_EOS:
         return None
 
-    def field_logits(instrument: int, fields: tuple[int, ...]) -> list[torch.Tensor | None]:
+    def field_logits(instrument: int, fields: tuple[int, ...]) -> list[np.ndarray | None]:
         kind_t, instrument_t = torch.tensor(kind, device=h.device), torch.tensor(instrument, device=h.device)
-        return [lg.cpu() if lg is not None else None for lg in model.field_logits(h, kind_t, instrument_t, fields)]
+        return [lg.cpu().numpy() if lg is not None else None for lg in model.field_logits(h, kind_t, instrument_t, fields)]
 
     logits = field_logits(0, (BEAT, DENSITY, STRENGTH) if kind == TYPE_METRICAL else (INSTRUMENT,))
 
-    def pick(field: int, allowed: torch.Tensor) -> int:
-        return _sample(logits[field], allowed, field, temperature, generator)
+    def pick(field: int, allowed: np.ndarray) -> int:
+        return _sample(logits[field], allowed, field, temperature, rng)
 
     row[TYPE] = kind
     if kind == TYPE_METRICAL:
@@ -350,8 +346,8 @@ def _next_token(
     return row
 
 
-def _from(size: int, first: int) -> torch.Tensor:
+def _from(size: int, first: int) -> np.ndarray:
     """Mask allowing indices first..size-1."""
-    allowed = torch.zeros(size, dtype=torch.bool)
+    allowed = np.zeros(size, dtype=bool)
     allowed[first:] = True
     return allowed

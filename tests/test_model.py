@@ -29,18 +29,26 @@ def model():
 
 def test_cached_and_full_hidden_states_agree(model):
     tokens, time = tokens_of(1, 100)
-    full, _ = model.hidden(tokens, time)
-    h, cache = model.hidden(tokens[:, :60], time[:, :60])
-    steps = [h]
-    for i in range(60, 100, 7):  # several tokens per call, then one at a time
-        h, cache = model.hidden(tokens[:, i : i + 7], time[:, i : i + 7], cache, start=i)
-        steps.append(h)
+    full = model.hidden(tokens, time)
+    cache = model.new_cache()
+    steps = [model.hidden(tokens[:, :60], time[:, :60], cache)]
+    for start, stop in [(60, 67), (67, 74), *((i, i + 1) for i in range(74, 100))]:  # several tokens per call, then one
+        steps.append(model.hidden(tokens[:, start:stop], time[:, start:stop], cache))
+    assert cache.length == 100
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-4, rtol=1e-4)
+
+
+def test_cache_refuses_positions_beyond_the_context(model):
+    tokens, time = tokens_of(1, 100)
+    cache = model.new_cache()
+    model.hidden(tokens, time, cache)
+    with pytest.raises(ValueError, match="context"):
+        model.hidden(tokens[:, :29], time[:, :29], cache)
 
 
 def test_type_then_field_heads_shapes(model):
     tokens, time = tokens_of(2, 30)
-    h, _ = model.hidden(tokens, time)
+    h = model.hidden(tokens, time)
     assert model.type_logits(h).shape == (1, 30, 3)
     logits = model.field_logits(h, tokens[..., 0], tokens[..., 6])
     assert logits[0] is None
@@ -68,7 +76,7 @@ def test_save_load_gives_identical_outputs(model, tmp_path):
     loaded, metadata = load_model(tmp_path / "m.safetensors")
     assert loaded.config == model.config and "config" in metadata
     tokens, time = tokens_of(4, 50)
-    torch.testing.assert_close(loaded.hidden(tokens, time)[0], model.hidden(tokens, time)[0], atol=0, rtol=0)
+    torch.testing.assert_close(loaded.hidden(tokens, time), model.hidden(tokens, time), atol=0, rtol=0)
 
 
 def test_fp16_file_is_half_the_size(model, tmp_path):
@@ -116,9 +124,9 @@ def test_parameter_counts():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 def test_cuda_bf16_matches_cpu(model):
     tokens, time = tokens_of(5, 80)
-    cpu, _ = model.hidden(tokens, time)
+    cpu = model.hidden(tokens, time)
     gpu_model = CPTransformer(model.config).cuda().eval()
     gpu_model.load_state_dict(model.state_dict())
     with torch.autocast("cuda", dtype=torch.bfloat16):
-        gpu, _ = gpu_model.hidden(tokens.cuda(), time.cuda())
+        gpu = gpu_model.hidden(tokens.cuda(), time.cuda())
     assert np.allclose(gpu.float().cpu().numpy(), cpu.detach().numpy(), atol=0.1)
