@@ -35,7 +35,12 @@ def test_cached_and_full_hidden_states_agree(model):
     for start, stop in [(60, 67), (67, 74), *((i, i + 1) for i in range(74, 100))]:  # several tokens per call, then one
         steps.append(model.hidden(tokens[:, start:stop], time[:, start:stop], cache))
     assert cache.length == 100
-    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-4, rtol=1e-4)
+    cached = torch.cat(steps, dim=1)
+    torch.testing.assert_close(cached, full, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(model.type_logits(cached), model.type_logits(full), atol=1e-4, rtol=1e-4)
+    given = (tokens[..., 0], tokens[..., 6])  # next type and instrument
+    for from_cache, from_full in zip(model.field_logits(cached, *given)[1:], model.field_logits(full, *given)[1:], strict=True):
+        torch.testing.assert_close(from_cache, from_full, atol=1e-4, rtol=1e-4)
 
 
 def test_cache_refuses_positions_beyond_the_context(model):
