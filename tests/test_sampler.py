@@ -11,9 +11,9 @@ import torch
 
 from cmtlite.errors import ConfigError
 from cmtlite.model import CONFIGS, CPTransformer, save_model
-from cmtlite.sampler import FREE, Controls, constant_controls, generate_tokens
+from cmtlite.sampler import FREE, SAMPLING, Controls, _sample, constant_controls, generate_tokens
 from cmtlite.tokens.codec import bar_densities, beat_timing, decode, grammar_errors
-from cmtlite.tokens.vocab import BEAT, BEAT_BAR, BEAT_TIMING, DENSITY, FAMILIES, INSTRUMENT, STRENGTH, TYPE, TYPE_METRICAL, TYPE_NOTE
+from cmtlite.tokens.vocab import BEAT, BEAT_BAR, BEAT_TIMING, DENSITY, FAMILIES, INSTRUMENT, PITCH, STRENGTH, TYPE, TYPE_METRICAL, TYPE_NOTE
 from tests.test_cli import assert_bad_input, run
 
 
@@ -139,3 +139,17 @@ def test_time_budget_is_enforced(model):
 
     with pytest.raises(TimeBudgetError, match="budget"):
         generate_tokens(model, constant_controls(50, density=16, strength=4), seed=0, time_budget_s=0.05)
+
+
+def test_sample_draws_from_the_allowed_nucleus_in_proportion():
+    temperature, top_p = SAMPLING[PITCH]
+    probs = np.array([0.4, 0.3, 0.2, 0.05, 0.05])  # after the field's temperature
+    logits = (np.log(probs) * temperature).astype(np.float32)
+    allowed = np.array([False, True, True, True, True])
+    rng = np.random.default_rng(0)
+    counts = np.bincount([_sample(logits, allowed, PITCH, 1.0, rng) for _ in range(4000)], minlength=5)
+    renormalized = probs[1:] / probs[1:].sum()  # 0.5, 0.333, 0.083, 0.083
+    nucleus = np.cumsum(renormalized) - renormalized < top_p
+    assert counts[0] == 0 and (counts[1:][~nucleus] == 0).all()
+    expected = renormalized[nucleus] / renormalized[nucleus].sum()
+    np.testing.assert_allclose(counts[1:][nucleus] / counts.sum(), expected, atol=0.03)
