@@ -53,8 +53,8 @@ from cmtlite.tokens.vocab import (
 FREE = -1  # a control value the model samples itself
 PITCH_TOP = 128  # vocabulary index of pitch 127
 
-# (temperature, top-p) per field. Pitch is sampled cooler: on 3 clips x 2 seeds with the shipped
-# model, pitch (1.0, 0.9) gave scale consistency 0.76 and pitch entropy 5.3; (0.8, 0.8) gave 0.89 and 4.6.
+# (temperature, top-p) per field. Pitch is sampled cooler: on 3 clips x 2 seeds, pitch (1.0, 0.9) gave scale
+# consistency 0.76 / 0.83 (stage-2 / shipped stage-3 weights) and (0.8, 0.8) 0.89 / 0.94 (models/MODEL_CARD.md).
 SAMPLING = {TYPE: (1.0, 0.95), BEAT: (1.0, 0.95), DENSITY: (1.0, 0.95), STRENGTH: (1.0, 0.95), PITCH: (0.8, 0.8), DURATION: (1.0, 0.9)}
 SAMPLING |= {INSTRUMENT: (1.0, 0.95)}
 

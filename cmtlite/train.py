@@ -288,10 +288,9 @@ def plot_losses(metrics: list[dict], path: Path) -> None:
 def tokens_seen(corpus_dir: Path, model_config: ModelConfig, train_config: TrainConfig, steps: int) -> int:
     """Target tokens the first ``steps`` steps trained on (the seeded windows are replayed, not estimated)."""
     _, splits = load_corpus(corpus_dir)
-    total = 0
+    total, length = 0, model_config.context + 1
     for step in range(steps):
         rng = np.random.default_rng([train_config.seed, step])
-        length = model_config.context + 1
         _, _, mask = sample_windows(splits["train"], rng, train_config.batch_size, length, train_config.piece_start_fraction)
         total += int(mask.sum())
     return total
