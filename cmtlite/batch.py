@@ -12,6 +12,7 @@ appears under ``OUT_DIR``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import time
@@ -22,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from cmtlite.errors import CmtliteError, ConfigError, OutputError
-from cmtlite.outputs import remove_stale_partials
+from cmtlite.model import default_model_path, load_model, resolve_device
+from cmtlite.outputs import check_not_inputs, remove_stale_partials
+from cmtlite.progress import progress_bar
+from cmtlite.render import resolve_soundfont
+from cmtlite.soundtrack import MixOptions, MusicOptions, Outputs, make_soundtrack
+from cmtlite.tokens.vocab import FAMILIES
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 REPORT = "batch_report.jsonl"
@@ -81,9 +87,13 @@ def find_jobs(source: Path, out_dir: Path, *, defaults: dict[str, Any], base_see
     ConfigError
         ``source`` is missing, an unreadable manifest, a row without ``path``, or no videos.
     """
-    source = Path(source)
+    source, out_dir = Path(source), Path(out_dir)
     if source.is_dir():
-        videos = sorted(p for p in source.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+        earlier_outputs = out_dir.resolve() if out_dir.resolve() != source.resolve() else None  # an output folder inside the source
+        videos = sorted(
+            p for p in source.rglob("*")
+            if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file() and earlier_outputs not in p.resolve().parents
+        )
         rows = [{"path": str(p.relative_to(source))} for p in videos]
         root = source
     elif source.is_file() and source.suffix.lower() in {".csv", ".jsonl"}:
@@ -105,18 +115,15 @@ def find_jobs(source: Path, out_dir: Path, *, defaults: dict[str, Any], base_see
     if not jobs:
         msg = f"{source}: no videos ({', '.join(VIDEO_SUFFIXES)})"
         raise ConfigError(msg)
+    check_not_inputs([job.output for job in jobs], [job.video for job in jobs])
     return jobs
 
 
 class Worker:
     """Soundtracks videos with one loaded model; ``run`` never raises for a bad video."""
 
-    def __init__(self, model_path: Path, device: str, soundfont: Path | None, mix: dict[str, Any], threads: int | None = None) -> None:
+    def __init__(self, model_path: Path, device: str, soundfont: Path | None, mix: MixOptions, threads: int | None = None) -> None:
         import torch
-
-        from cmtlite.model import load_model
-        from cmtlite.render import resolve_soundfont
-        from cmtlite.train import resolve_device
 
         if threads:
             torch.set_num_threads(threads)
@@ -126,43 +133,28 @@ class Worker:
 
     def run(self, job: Job) -> dict[str, Any]:
         """The job's report record: status ``ok`` or ``failed``, error message, seconds per stage."""
-        from cmtlite.controls import analyze_video, check_tempo
-        from cmtlite.generate import compose, master, render_raw
-        from cmtlite.mux import mix_with_video, mux, video_duration_s
-        from cmtlite.tokens.vocab import FAMILIES
-
         timings: dict[str, float] = {}
         started = time.perf_counter()
-
-        def stage(name: str, fn: Callable[[], Any]) -> Any:  # noqa: ANN401
-            t0 = time.perf_counter()
-            value = fn()
-            timings[name] = round(time.perf_counter() - t0, 3)
-            return value
-
         options = job.options
         try:
-            tempo = options.get("tempo")
-            if tempo is not None:
-                check_tempo(tempo)
-            controls = stage("analyze", lambda: analyze_video(job.video, tempo_bpm=tempo).to_json())
-            instruments = tuple(options.get("instruments", ",".join(FAMILIES)).split(","))
-            track = stage("generate", lambda: compose(
-                self.model, controls, density_shift=options.get("density_shift", 0), strength_shift=options.get("strength_shift", 0),
-                instruments=instruments, seed=options["seed"], temperature=options.get("temperature", 1.0),
-            ))
-            duration_s = video_duration_s(job.video)
-            audio, _ = stage("render", lambda: master(
-                render_raw(track, self.soundfont, duration_s=duration_s, fade_out_s=self.mix["fade_out_s"]), self.mix["loudness_lufs"]
-            ))
+            music = MusicOptions(
+                density_shift=options.get("density_shift", 0),
+                strength_shift=options.get("strength_shift", 0),
+                instruments=tuple(options.get("instruments", ",".join(FAMILIES)).split(",")),
+                seed=options["seed"],
+                temperature=options.get("temperature", 1.0),
+            )
+            mix = dataclasses.replace(self.mix, original_audio=options.get("original_audio"))
             job.output.parent.mkdir(parents=True, exist_ok=True)
-            soundtrack = mix_with_video(audio, job.video, options.get("original_audio"), has_audio=bool(controls.get("has_audio")))
-            stage("mux", lambda: mux(job.video, soundtrack, job.output, force=True))
+            result = make_soundtrack(
+                job.video, Outputs(video=job.output), model=self.model, soundfont=self.soundfont, music=music, mix=mix,
+                tempo_bpm=options.get("tempo"), force=True, on_stage=lambda name, seconds: timings.update({name: round(seconds, 3)}),
+            )
         except CmtliteError as err:
             return _record(job, "failed", str(err), timings, started)
         except Exception as err:  # noqa: BLE001 - one broken video must not stop the batch
             return _record(job, "failed", f"internal error: {err.__class__.__name__}: {err}", timings, started)
-        return _record(job, "ok", None, timings, started) | {"video_s": round(duration_s, 3)}
+        return _record(job, "ok", None, timings, started) | {"video_s": round(result.controls.duration_s, 3)}
 
 
 def _record(job: Job, status: str, error: str | None, timings: dict[str, float], started: float) -> dict[str, Any]:
@@ -292,3 +284,43 @@ def run_batch(
             note(record)
     summary.wall_s = round(time.perf_counter() - started, 2)
     return summary
+
+
+def plan_and_run_batch(
+    source: Path,
+    out_dir: Path,
+    *,
+    defaults: dict[str, Any],
+    base_seed: int = 0,
+    model_path: Path | None = None,
+    device: str = "auto",
+    soundfont: Path | None = None,
+    mix: MixOptions = MixOptions(),  # noqa: B008 - frozen, so one shared default is safe
+    workers: int = 1,
+    address: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    quiet: bool = True,
+) -> BatchSummary:
+    """``cmtlite batch``: check the model, soundfont and output folder, find the jobs, run them with a progress bar.
+
+    ``defaults`` are the generate options of every video (:data:`JOB_OPTIONS`
+    but ``seed``); a manifest row overrides them for its video.
+
+    Raises
+    ------
+    ConfigError
+        A bad source, manifest, model or soundfont (before any video is touched).
+    OutputError
+        ``out_dir`` is a file, outputs would land on inputs, or a batch is there without ``resume`` / ``force``.
+    """
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        msg = f"{out_dir}: exists and is not a folder"
+        raise OutputError(msg)
+    model_path = model_path or default_model_path()
+    load_model(model_path)  # a bad model is a bad argument, found before any video
+    worker_args = {"model_path": model_path, "device": device, "soundfont": resolve_soundfont(soundfont), "mix": mix}
+    jobs = find_jobs(source, out_dir, defaults=defaults, base_seed=base_seed)
+    with progress_bar(total=len(jobs), desc="batch", unit="video", quiet=quiet) as bar:
+        return run_batch(jobs, out_dir, worker_args=worker_args, workers=workers, address=address, resume=resume, force=force,
+                         on_record=lambda record: bar.update())

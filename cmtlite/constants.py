@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 # Musical grid: 4/4 with 16th-note ticks.
@@ -14,6 +15,11 @@ MIN_TEMPO_BPM = 70.0
 MAX_TEMPO_BPM = 150.0
 DEFAULT_TEMPO_BPM = 100.0  # used when a video has no periodic motion
 USER_TEMPO_RANGE_BPM = (30.0, 300.0)  # what --tempo accepts
+
+# User options of the soundtrack.
+SHIFT_RANGE = (-16, 16)  # density / strength shifts: the codec's scales are 0..16
+FADE_OUT_RANGE_S = (0.0, 60.0)
+LOUDNESS_RANGE_LUFS = (-70.0, -1.0)
 
 # Video analysis.
 ANALYSIS_LONG_SIDE_PX = 256  # optical flow runs on frames scaled so the long side is this
@@ -35,8 +41,10 @@ TEMPO_MIN_CONFIDENCE = 0.15  # normalized autocorrelation below which tempo fall
 TEMPO_MIN_BEATS = 4  # fewer visual beats than this: tempo falls back
 PHASE_TOLERANCE_S = 0.04  # width of the Gaussian that scores grid-beat alignment
 
-# Where the shipped model, calibration and soundfonts live (the repository root).
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = REPO_ROOT / "models"
+# The shipped model, its card and the calibration: the top-level models/ folder, installed as the package
+# data of ``cmtlite.models`` (pyproject.toml maps it), so they are found in a checkout and in a wheel alike.
+REPO_ROOT = Path(__file__).resolve().parent.parent  # a checkout's root: soundfonts/ and ../shared live beside it
+MODELS_DIR = Path(str(resources.files("cmtlite.models")))
 CALIBRATION_PATH = MODELS_DIR / "calibration.json"
 MODEL_PATH = MODELS_DIR / "cmtlite-small.safetensors"  # the shipped CP Transformer
+MODEL_ENV = "CMTLITE_MODEL"  # environment variable naming another default model file

@@ -33,7 +33,9 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
+from cmtlite.controls import VideoControls
 from cmtlite.errors import ConfigError, MidiReadError
+from cmtlite.timing import seconds_per_tick
 from cmtlite.tokens.vocab import STRENGTH_CAP
 
 MUSIC_METRICS = ("PE", "PCE", "SC", "EBR", "IOI", "GPS", "SI")
@@ -161,54 +163,37 @@ def structureness(notes: Notes) -> float | None:
     return float(max(np.diagonal(similarity, offset=lag).mean() for lag in lags) - background)
 
 
-def control_metrics(notes: Notes, controls: dict[str, Any]) -> dict[str, float | None]:
-    """How the music (in video time) follows a ``controls.json``: density correlation and error, strength error, beat hits.
+def control_metrics(notes: Notes, controls: VideoControls) -> dict[str, float | None]:
+    """How the music (in video time) follows a video's controls: density correlation and error, strength error, beat hits.
 
     Density is compared on the bars that lie wholly inside the video
     (``duration_s``), strength on the beats inside it: music outside the video
     is cut, so bars and beats there cannot be measured.
-
-    Raises
-    ------
-    ConfigError
-        ``controls`` lacks the keys or has values that do not fit.
     """
-    try:
-        tick_s = 60.0 / float(controls["tempo_bpm"]) / TICKS_PER_BEAT
-        start_s = float(controls["grid_start_s"])
-        duration_s = float(controls.get("duration_s", math.inf))
-        requested_density = np.array([float(b["density"]) for b in controls["bars"]])
-        bar_start_s = np.array([float(b["start_s"]) for b in controls["bars"]])
-        requested_strength = np.array([float(b["strength_level"]) for b in controls["beats"]])
-        beat_s = np.array([float(b["time_s"]) for b in controls["beats"]])
-        visual = [(float(b["time_s"]), float(b["strength"])) for b in controls["visual_beats"]]
-    except (KeyError, TypeError, ValueError) as err:
-        msg = f"controls do not fit (need tempo_bpm, grid_start_s, bars, beats, visual_beats): {err.__class__.__name__}: {err}"
-        raise ConfigError(msg) from err
-    if not (math.isfinite(tick_s) and tick_s > 0 and math.isfinite(start_s)):
-        msg = "controls: tempo_bpm must be positive and grid_start_s finite"
-        raise ConfigError(msg)
-    ticks = np.rint((notes.start_s - start_s) / tick_s).astype(np.int64)
+    tick_s = seconds_per_tick(controls.tempo_bpm)
+    ticks = np.rint((notes.start_s - controls.grid_start_s) / tick_s).astype(np.int64)
     ticks = ticks[ticks >= 0]
     unique_ticks, counts = np.unique(ticks, return_counts=True)
+    requested_density, bar_start_s = controls.bar_density().astype(float), controls.bar_start_s()
     produced_density = np.bincount(unique_ticks // TICKS_PER_BAR, minlength=len(requested_density))[: len(requested_density)]
-    inside = (bar_start_s >= -1e-6) & (bar_start_s + TICKS_PER_BAR * tick_s <= duration_s + 1e-6)  # bars the video covers fully
+    inside = (bar_start_s >= -1e-6) & (bar_start_s + TICKS_PER_BAR * tick_s <= controls.duration_s + 1e-6)  # bars the video covers fully
     requested_density, produced_density = requested_density[inside], produced_density[inside]
     strength_at = dict(zip(unique_ticks.tolist(), np.minimum(counts, STRENGTH_CAP).tolist(), strict=True))
-    forced = np.nonzero((requested_strength > 0) & (beat_s >= 0) & (beat_s < duration_s))[0]
+    requested_strength, beat_s = controls.beat_strength_level().astype(float), controls.beat_time_s()
+    forced = np.nonzero((requested_strength > 0) & (beat_s >= 0) & (beat_s < controls.duration_s))[0]
     produced_strength = np.array([strength_at.get(int(beat) * TICKS_PER_BEAT, 0) for beat in forced])
     constant = len(requested_density) < 2 or np.ptp(requested_density) == 0 or np.ptp(produced_density) == 0
-    strong = [t for t, s in visual if s >= BEAT_HIT_MIN_STRENGTH]
+    strong = controls.visual_beat_time_s()[controls.visual_beat_strength() >= BEAT_HIT_MIN_STRENGTH]
     onsets = np.unique(notes.start_s)
     return {
         "density_spearman": None if constant else float(spearmanr(requested_density, produced_density)[0]),
         "density_mae": float(np.mean(np.abs(requested_density - produced_density))) if len(requested_density) else None,
         "strength_mae": float(np.mean(np.abs(requested_strength[forced] - produced_strength))) if len(forced) else None,
-        "beat_hit_rate": float(np.mean([np.abs(onsets - t).min() <= BEAT_HIT_TOLERANCE_S for t in strong])) if strong else None,
+        "beat_hit_rate": float(np.mean([np.abs(onsets - t).min() <= BEAT_HIT_TOLERANCE_S for t in strong])) if len(strong) else None,
     }
 
 
-def evaluate_file(path: Path, controls: dict[str, Any] | None = None) -> dict[str, Any]:
+def evaluate_file(path: Path, controls: VideoControls | None = None) -> dict[str, Any]:
     """Every metric of one MIDI file (control metrics only with ``controls``)."""
     notes = read_notes(path)
     result: dict[str, Any] = {"file": str(path), **music_metrics(notes)}
@@ -224,3 +209,28 @@ def mean_metrics(results: list[dict[str, Any]], names: tuple[str, ...]) -> dict[
         values = [r[name] for r in results if r.get(name) is not None]
         out[name] = float(np.mean(values)) if values else None
     return out
+
+
+def reference_metrics(folder: Path) -> dict[str, float | None]:
+    """Mean music metrics of every MIDI file under ``folder`` (real music to compare with).
+
+    Raises
+    ------
+    ConfigError
+        ``folder`` is not a folder or holds no MIDI files.
+    """
+    folder = Path(folder)
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".mid", ".midi"}) if folder.is_dir() else []
+    if not paths:
+        msg = f"reference folder {folder}: no MIDI files in it"
+        raise ConfigError(msg)
+    return mean_metrics([evaluate_file(path) for path in paths], MUSIC_METRICS)
+
+
+def metric_gaps(generated: dict[str, float | None], reference: dict[str, float | None]) -> list[list]:
+    """Rows of (metric, generated, reference, |gap|) for every music metric; None where either is undefined."""
+    rows = []
+    for name in MUSIC_METRICS:
+        a, b = generated.get(name), reference.get(name)
+        rows.append([name, a, b, None if a is None or b is None else abs(a - b)])
+    return rows

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from cmtlite.constants import MODEL_ENV, MODEL_PATH
 from cmtlite.errors import ConfigError
 from cmtlite.tokens.vocab import BEAT_TIMING, DURATION, INSTRUMENT, PITCH, TYPE, VOCAB_SIZES
 
@@ -214,6 +216,30 @@ class CPTransformer(nn.Module):
         )
         return per_field.sum(), per_field.detach()
 
+
+
+def resolve_device(device: str) -> torch.device:
+    """The torch device for ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``.
+
+    Raises
+    ------
+    ConfigError
+        ``cuda`` without a CUDA GPU, or another name.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        msg = "device cuda: no CUDA GPU is available"
+        raise ConfigError(msg)
+    if device not in {"cpu", "cuda"}:
+        msg = f"device must be auto, cpu or cuda (got {device!r})"
+        raise ConfigError(msg)
+    return torch.device(device)
+
+
+def default_model_path() -> Path:
+    """The model used when none is named: ``$CMTLITE_MODEL`` if set, else the shipped one."""
+    return Path(os.environ.get(MODEL_ENV) or MODEL_PATH)
 
 
 _FORMAT = "cmtlite-cp-transformer-1"

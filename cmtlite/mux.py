@@ -15,8 +15,9 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from cmtlite.errors import ConfigError, VideoReadError
-from cmtlite.outputs import atomic_output
-from cmtlite.render import SAMPLE_RATE, TRUE_PEAK_DBTP, limit
+from cmtlite.outputs import atomic_output, check_outputs
+from cmtlite.render import SAMPLE_RATE, TRUE_PEAK_DBTP, fit_length, limit
+from cmtlite.video.decode import probe_video
 
 ORIGINAL_AUDIO_MODES = ("keep", "duck", "drop")
 DUCK_DEPTH_DB = 12.0  # music reduction where the original is loud
@@ -24,28 +25,6 @@ DUCK_FLOOR_DB = -45.0  # original level (dBFS RMS) below which the music is not 
 DUCK_RANGE_DB = 20.0  # ... and above floor + range it is ducked fully
 DUCK_WINDOW_S = 0.4
 AUDIO_BITRATE = 192_000
-
-
-def video_duration_s(path: Path) -> float:
-    """Duration of the first video stream in seconds (its last frame's end), falling back to the container's.
-
-    Raises
-    ------
-    VideoReadError
-        Unreadable file or no video stream.
-    """
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                msg = f"{path}: no video stream"
-                raise VideoReadError(msg)
-            stream = container.streams.video[0]
-            if stream.duration is not None and stream.time_base is not None:
-                return float(stream.duration * stream.time_base)
-            return float(container.duration / 1_000_000) if container.duration else 0.0
-    except av.FFmpegError as err:
-        msg = f"{path}: cannot read video ({err})"
-        raise VideoReadError(msg) from err
 
 
 def read_audio(path: Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:
@@ -74,10 +53,24 @@ def duck_gain(original: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> np.nda
     return (10 ** (-DUCK_DEPTH_DB * amount / 20)).astype(np.float32)
 
 
+def check_original_audio(mode: str | None) -> str | None:
+    """``mode`` if it is None (the default rule) or one of ``ORIGINAL_AUDIO_MODES``.
+
+    Raises
+    ------
+    ConfigError
+        Another value.
+    """
+    if mode is not None and mode not in ORIGINAL_AUDIO_MODES:
+        msg = f"the original audio mode must be one of {', '.join(ORIGINAL_AUDIO_MODES)} (got {mode!r})"
+        raise ConfigError(msg)
+    return mode
+
+
 def mix(music: np.ndarray, original: np.ndarray | None, mode: str, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """The soundtrack (same length as ``music``): music alone, or with the original kept or ducked under."""
-    if mode not in ORIGINAL_AUDIO_MODES:
-        msg = f"--original-audio must be one of {', '.join(ORIGINAL_AUDIO_MODES)} (got {mode!r})"
+    if check_original_audio(mode) is None:
+        msg = "mix needs an original audio mode (keep, duck or drop)"
         raise ConfigError(msg)
     if original is None or mode == "drop" or len(original) == 0:
         return music
@@ -87,53 +80,69 @@ def mix(music: np.ndarray, original: np.ndarray | None, mode: str, *, sample_rat
     return limit(base + music * gain, TRUE_PEAK_DBTP, sample_rate=sample_rate)
 
 
-def mix_with_video(music: np.ndarray, video: Path, mode: str | None, *, has_audio: bool, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """:func:`mix` with ``video``'s own audio; ``mode`` None means ``duck`` when the video has sound, else ``drop``."""
-    mode = mode or ("duck" if has_audio else "drop")
-    original = read_audio(video, sample_rate=sample_rate) if mode != "drop" else None
-    return mix(music, original, mode, sample_rate=sample_rate)
-
-
 MUX_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 
 
-def mux(video: Path, audio: np.ndarray, output: Path, *, force: bool = False, sample_rate: int = SAMPLE_RATE) -> None:
-    """Write ``output``: the video's packets copied unchanged plus ``audio`` (n, 2) as AAC.
+def mux(
+    video: Path, music: np.ndarray, output: Path, *, original_audio: str | None = None, force: bool = False, sample_rate: int = SAMPLE_RATE
+) -> None:
+    """Write ``output``: the video's packets copied unchanged plus ``music`` (n, 2) as AAC, in one pass over the video.
 
-    ``audio`` should already be cut to the video's duration (see
-    :func:`~cmtlite.render.fit_length`). Other streams are not copied.
+    ``music`` should already be cut to the video's duration (see
+    :func:`~cmtlite.render.fit_length`). The video's own sound is mixed in as
+    ``original_audio`` says (:func:`mix`; None: ``duck`` when it has sound,
+    else ``drop``). Other streams are not copied.
 
     Raises
     ------
     VideoReadError
         The input video cannot be read.
     ConfigError
-        ``output`` is not an .mp4, .m4v, .mov or .mkv file.
+        ``output`` is not an .mp4, .m4v, .mov or .mkv file, or ``original_audio`` is not a known mode.
     OutputError
         ``output`` exists and ``force`` is not set.
     """
     if Path(output).suffix.lower() not in MUX_SUFFIXES:
         msg = f"{output}: the output video must end in {', '.join(MUX_SUFFIXES)} (AAC audio)"
         raise ConfigError(msg)
+    check_original_audio(original_audio)
     with atomic_output(output, force=force) as tmp:
         try:
             with av.open(str(video)) as source, av.open(str(tmp), "w") as target:
                 if not source.streams.video:
                     msg = f"{video}: no video stream"
                     raise VideoReadError(msg)
+                mode = original_audio or ("duck" if source.streams.audio else "drop")
                 in_video = source.streams.video[0]
+                in_audio = source.streams.audio[0] if source.streams.audio and mode != "drop" else None
                 out_video = target.add_stream_from_template(in_video)
                 out_audio = target.add_stream("aac", rate=sample_rate, layout="stereo")
                 out_audio.bit_rate = AUDIO_BITRATE
-                for packet in source.demux(in_video):
-                    if packet.dts is None:
-                        continue
-                    packet.stream = out_video
-                    target.mux(packet)
-                _encode_audio(target, out_audio, audio, sample_rate)
+                original = _copy_video_decode_audio(source, target, in_video, out_video, in_audio, sample_rate)
+                _encode_audio(target, out_audio, mix(music, original, mode, sample_rate=sample_rate), sample_rate)
         except av.FFmpegError as err:
             msg = f"{video}: cannot mux ({err})"
             raise VideoReadError(msg) from err
+
+
+def _copy_video_decode_audio(
+    source: object, target: object, in_video: object, out_video: object, in_audio: object | None, sample_rate: int
+) -> np.ndarray | None:
+    """Copy every video packet into ``target``; return ``in_audio`` decoded as (n, 2) float32 (None without it)."""
+    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=sample_rate)
+    chunks = []
+    for packet in source.demux(*(s for s in (in_video, in_audio) if s is not None)):
+        if packet.stream is in_video:
+            if packet.dts is not None:
+                packet.stream = out_video
+                target.mux(packet)
+            continue
+        for frame in packet.decode():
+            chunks += [f.to_ndarray() for f in resampler.resample(frame)]
+    if in_audio is None:
+        return None
+    chunks += [f.to_ndarray() for f in resampler.resample(None)]
+    return np.concatenate(chunks, axis=1).T.astype(np.float32) if chunks else np.zeros((0, 2), np.float32)
 
 
 def _encode_audio(target: object, stream: object, audio: np.ndarray, sample_rate: int) -> None:
@@ -145,3 +154,30 @@ def _encode_audio(target: object, stream: object, audio: np.ndarray, sample_rate
         target.mux(stream.encode(frame))
     target.mux(stream.encode(None))
 
+
+
+def mux_audio_file(
+    video: Path, audio: Path, output: Path, *, original_audio: str | None = None, fade_out_s: float = 0.0, force: bool = False
+) -> Path:
+    """``cmtlite mux``: an audio file cut (and faded) to the video's duration and muxed into it.
+
+    Raises
+    ------
+    OutputError
+        ``output`` is the video or the audio file, or exists without ``force``.
+    ConfigError
+        ``audio`` is missing, empty or has no audio stream.
+    VideoReadError
+        The video or the audio cannot be read.
+    """
+    check_outputs((output,), inputs=(video, audio), force=force)
+    info = probe_video(video)
+    if not Path(audio).is_file() or Path(audio).stat().st_size == 0:
+        msg = f"{audio}: no such audio file (or empty)"
+        raise ConfigError(msg)
+    music = read_audio(audio)
+    if music is None:
+        msg = f"{audio}: no audio stream"
+        raise ConfigError(msg)
+    mux(video, fit_length(music, info.duration_s, fade_out_s=fade_out_s), output, original_audio=original_audio, force=force)
+    return Path(output)

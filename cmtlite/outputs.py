@@ -1,14 +1,17 @@
 """Safe output files: check first, write to a temporary file, then rename.
 
-An output is never left half written and an existing file is never replaced
-unless the caller passes ``force=True``.
+An output is never left half written, an existing file is never replaced
+unless the caller passes ``force=True``, and an input is never replaced at
+all: :func:`check_outputs` refuses an output that is one of the command's
+inputs (the same path, or the same file through a symlink, a hard link or
+``..``) before any work starts.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,76 @@ def check_output(path: Path, *, force: bool) -> Path:
         msg = f"{path}: output directory {parent} is not writable"
         raise OutputError(msg)
     return path
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same resolved path, or (both existing) the same inode."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs: Iterable[Path | None], *, inputs: Iterable[Path | None] = (), force: bool) -> list[Path]:
+    """Check every output of a command (None: not wanted) before any work: :func:`check_output`, and never an input.
+
+    Parameters
+    ----------
+    outputs : iterable of Path or None
+        The files the command will write.
+    inputs : iterable of Path or None
+        The files it reads (videos, MIDI, controls, models, soundfonts ...).
+    force : bool
+        Allow replacing existing outputs (never inputs).
+
+    Returns
+    -------
+    list of Path
+        The outputs, made absolute.
+
+    Raises
+    ------
+    OutputError
+        An output is one of the inputs, or fails :func:`check_output`.
+    """
+    wanted = [Path(p) for p in outputs if p is not None]
+    check_not_inputs(wanted, inputs)
+    return [check_output(output, force=force) for output in wanted]
+
+
+def check_not_inputs(outputs: Iterable[Path], inputs: Iterable[Path | None]) -> None:
+    """Refuse outputs that are inputs (:func:`same_file`); ``--force`` never changes this.
+
+    Raises
+    ------
+    OutputError
+        Naming the first output that would overwrite an input.
+    """
+    sources = [Path(p) for p in inputs if p is not None]
+    for output in outputs:
+        clash = next((source for source in sources if same_file(output, source)), None)
+        if clash is not None:
+            msg = f"{output}: output would overwrite the input {clash} (choose another output path)"
+            raise OutputError(msg)
+
+
+def check_output_folder(folder: Path, *, inputs: Iterable[Path | None]) -> Path:
+    """Refuse an output folder that is an input or holds one (replacing or clearing it would lose the input).
+
+    Raises
+    ------
+    OutputError
+        ``folder`` is, or contains, one of ``inputs``.
+    """
+    folder = Path(folder)
+    for source in (Path(p) for p in inputs if p is not None):
+        if same_file(folder, source) or folder.resolve() in source.resolve().parents:
+            msg = f"{folder}: output folder would replace the input {source} (choose another output folder)"
+            raise OutputError(msg)
+    return folder.absolute()
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Pictures a person reads at a glance: the controls of an analyzed video."""
+"""Pictures a person reads at a glance: the controls of a video, and its soundtrack over them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cmtlite.constants import BEATS_PER_BAR  # noqa: E402
-from cmtlite.controls import Analysis  # noqa: E402
+from cmtlite.controls import VideoControls  # noqa: E402
 from cmtlite.outputs import atomic_output  # noqa: E402
 
 
@@ -21,13 +21,20 @@ def _mark_bars(axes: list[plt.Axes], bar_times_s: np.ndarray) -> None:
             ax.axvline(t, color="0.85", lw=0.8, zorder=0)
 
 
-def plot_analysis(analysis: Analysis, path: Path, *, force: bool) -> Path:
+def _bar_edges_s(controls: VideoControls) -> np.ndarray:
+    """Bar start times plus the end of the last bar, shape (n_bars + 1,), in seconds."""
+    starts = controls.bar_start_s()
+    return np.append(starts, starts[-1] + controls.bar_s)
+
+
+def plot_analysis(controls: VideoControls, path: Path, *, force: bool) -> Path:
     """Write a PNG of motion, saliency, visual beats, cuts, bars and control levels.
 
     Parameters
     ----------
-    analysis : Analysis
-        From :func:`cmtlite.controls.analyze_video`.
+    controls : VideoControls
+        From :func:`cmtlite.analysis.analyze_video` or a ``controls.json`` (the frame
+        curves are drawn when it has ``frame_motion``).
     path : Path
         Output PNG.
     force : bool
@@ -38,43 +45,44 @@ def plot_analysis(analysis: Analysis, path: Path, *, force: bool) -> Path:
     Path
         The written file.
     """
-    motion, grid = analysis.motion, analysis.grid
-    bar_times = grid.bar_times_s()
-    bar_edges = np.append(bar_times, bar_times[-1] + grid.beat_s * BEATS_PER_BAR)
+    bar_times, bar_edges = controls.bar_start_s(), _bar_edges_s(controls)
     fig, (ax_speed, ax_sal, ax_beat) = plt.subplots(3, 1, figsize=(12, 7.5), sharex=True, height_ratios=[3, 3, 2])
     _mark_bars([ax_speed, ax_sal, ax_beat], bar_times)
 
-    ax_speed.plot(motion.times_s, motion.speed, color="tab:blue", lw=0.8, label="motion speed (per frame)")
-    ax_speed.stairs(analysis.bar_speed, bar_edges, color="tab:blue", lw=2, label="mean per bar")
+    trace = controls.frame_motion
+    if trace is not None:
+        ax_speed.plot(trace.times_s, trace.speed, color="tab:blue", lw=0.8, label="motion speed (per frame)")
+        ax_sal.plot(trace.times_s, trace.saliency, color="0.3", lw=0.8, label="saliency (deceleration)")
+    ax_speed.stairs(controls.bar_motion_speed(), bar_edges, color="tab:blue", lw=2, label="mean per bar")
     ax_speed.set_ylabel("speed\n(diagonals / s)")
     ax_density = ax_speed.twinx()
-    ax_density.stairs(analysis.bar_density, bar_edges, color="tab:orange", lw=2, label="density level")
+    ax_density.stairs(controls.bar_density(), bar_edges, color="tab:orange", lw=2, label="density level")
     ax_density.set_ylim(0, 17)
     ax_density.set_ylabel("density\n(onset ticks / bar)", color="tab:orange")
     ax_speed.legend(loc="upper left", fontsize=8)
 
-    ax_sal.plot(motion.times_s, analysis.saliency, color="0.3", lw=0.8, label="saliency (deceleration)")
-    beats = analysis.beats
-    top = analysis.saliency.max(initial=1e-9)
-    ax_sal.vlines(beats.times_s, 0, beats.strengths * top, color="tab:green", lw=2, label="visual beats (height = strength)")
-    for k, t in enumerate(motion.times_s[analysis.cut_frames]):
+    top = trace.saliency.max(initial=1e-9) if trace is not None else 1.0
+    beat_times_s = controls.visual_beat_time_s()
+    ax_sal.vlines(beat_times_s, 0, controls.visual_beat_strength() * top, color="tab:green", lw=2, label="visual beats (height = strength)")
+    for k, t in enumerate(controls.scene_cuts_s):
         ax_sal.axvline(t, color="tab:red", ls="--", lw=1.2, label="scene cut" if k == 0 else None)
         ax_speed.axvline(t, color="tab:red", ls="--", lw=1.2)
     ax_sal.set_ylabel("saliency\n(diagonals / s)")
     ax_sal.legend(loc="upper left", fontsize=8)
 
-    beat_times = grid.beat_times_s()
-    downbeat = np.arange(len(beat_times)) % BEATS_PER_BAR == 0
-    ax_beat.bar(beat_times, analysis.beat_levels, width=grid.beat_s * 0.35, color=np.where(downbeat, "tab:purple", "tab:pink"))
+    grid_beats_s = controls.beat_time_s()
+    downbeat = np.arange(len(grid_beats_s)) % BEATS_PER_BAR == 0
+    colors = np.where(downbeat, "tab:purple", "tab:pink")
+    ax_beat.bar(grid_beats_s, controls.beat_strength_level(), width=controls.beat_s * 0.35, color=colors)
     ax_beat.set_ylabel("strength level\nper beat")
     ax_beat.set_xlabel("time (s)   |   grey lines: bars (purple: downbeats)")
     for ax in (ax_speed, ax_sal, ax_beat):
         ax.axvspan(min(bar_times[0], 0.0), 0.0, color="0.92", zorder=0)
-        ax.axvspan(analysis.duration_s, bar_edges[-1], color="0.92", zorder=0)
+        ax.axvspan(controls.duration_s, bar_edges[-1], color="0.92", zorder=0)
     ax_beat.set_xlim(bar_edges[0], bar_edges[-1])
     fig.suptitle(
-        f"{analysis.info.path.name}: {grid.tempo_bpm:.1f} BPM ({analysis.tempo_source}), "
-        f"{grid.n_bars} bars, {len(beats.times_s)} visual beats, {len(analysis.cut_frames)} cuts"
+        f"{controls.video_name()}: {controls.tempo_bpm:.1f} BPM ({controls.tempo_source or 'given'}), "
+        f"{controls.n_bars} bars, {len(beat_times_s)} visual beats, {len(controls.scene_cuts_s)} cuts"
     )
     fig.tight_layout()
     with atomic_output(Path(path), force=force) as tmp:
@@ -86,13 +94,13 @@ def plot_analysis(analysis: Analysis, path: Path, *, force: bool) -> Path:
 FAMILY_COLORS = {"drums": "0.35", "piano": "tab:blue", "guitar": "tab:orange", "bass": "tab:green", "strings": "tab:purple"}
 
 
-def plot_soundtrack(controls: dict, notes_s: list[tuple[str, int, float, float]], path: Path, *, force: bool) -> Path:
+def plot_soundtrack(controls: VideoControls, notes_s: list[tuple[str, int, float, float]], path: Path, *, force: bool) -> Path:
     """Write a PNG of a video's controls above the piano roll of its soundtrack.
 
     Parameters
     ----------
-    controls : dict
-        A ``controls.json`` object.
+    controls : VideoControls
+        The controls the music was made for.
     notes_s : list of (family, pitch, start s, duration s)
         The soundtrack's notes in video time.
     path : Path
@@ -101,13 +109,13 @@ def plot_soundtrack(controls: dict, notes_s: list[tuple[str, int, float, float]]
         Overwrite an existing file.
     """
     fig, (top, roll) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True, gridspec_kw={"height_ratios": [1, 2]})
-    bar_times = np.array([b["start_s"] for b in controls["bars"]])
-    bar_s = 4 * 60.0 / controls["tempo_bpm"]
-    top.bar(bar_times, [b["density"] for b in controls["bars"]], width=bar_s, align="edge", color="0.8", label="bar density")
-    beats = [(b["time_s"], b["strength_level"]) for b in controls["beats"] if b["strength_level"] > 0]
-    if beats:
-        top.stem(*zip(*beats, strict=True), linefmt="tab:red", markerfmt="r.", basefmt=" ", label="beat strength")
-    for cut in controls.get("scene_cuts_s", []):
+    bar_times = controls.bar_start_s()
+    top.bar(bar_times, controls.bar_density(), width=controls.bar_s, align="edge", color="0.8", label="bar density")
+    levels = controls.beat_strength_level()
+    forced = levels > 0
+    if np.any(forced):
+        top.stem(controls.beat_time_s()[forced], levels[forced], linefmt="tab:red", markerfmt="r.", basefmt=" ", label="beat strength")
+    for cut in controls.scene_cuts_s:
         for ax in (top, roll):
             ax.axvline(cut, color="k", ls="--", lw=0.8)
     top.set_ylabel("density / strength")
@@ -118,11 +126,11 @@ def plot_soundtrack(controls: dict, notes_s: list[tuple[str, int, float, float]]
             _, pitches, starts, durations = zip(*rows, strict=True)
             roll.barh(pitches, durations, left=starts, height=0.8, color=color, label=family)
     _mark_bars([roll], bar_times)
-    roll.set_xlim(0, controls["duration_s"])
+    roll.set_xlim(0, controls.duration_s)
     roll.set_xlabel("video time (s)")
     roll.set_ylabel("MIDI pitch")
     roll.legend(loc="upper right", fontsize=8, ncol=5)
-    fig.suptitle(f"{Path(controls.get('video_path', '')).name}  {controls['tempo_bpm']:.1f} BPM")
+    fig.suptitle(f"{controls.video_name()}  {controls.tempo_bpm:.1f} BPM")
     fig.tight_layout()
     with atomic_output(path, force=force) as tmp:
         fig.savefig(tmp, dpi=90, format="png")

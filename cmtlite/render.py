@@ -1,4 +1,4 @@
-"""Render stage: MIDI -> stereo audio with FluidSynth (in-process), trimmed, faded and loudness-normalized.
+"""Render stage: MIDI -> stereo audio with FluidSynth (in-process), trimmed, faded, mastered and written as WAV.
 
 Audio arrays are float32, shape (n_samples, 2), at ``SAMPLE_RATE`` Hz.
 """
@@ -12,11 +12,13 @@ from pathlib import Path
 import mido
 import numpy as np
 import pyloudnorm
+from scipy.io import wavfile
 from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 from scipy.signal import resample_poly
 
 from cmtlite.constants import REPO_ROOT
 from cmtlite.errors import ConfigError, MidiReadError
+from cmtlite.outputs import atomic_output, check_outputs
 
 SAMPLE_RATE = 44100
 SOUNDFONT_ENV = "CMTLITE_SOUNDFONT"
@@ -211,3 +213,34 @@ def normalize_loudness(audio: np.ndarray, target_lufs: float, *, sample_rate: in
         out = (out * 10 ** ((target_lufs - loudness) / 20)).astype(np.float32)
         out = limit(out, TRUE_PEAK_DBTP - 0.5, sample_rate=sample_rate)
     return out
+
+
+def master(audio: np.ndarray, target_lufs: float) -> tuple[np.ndarray, float]:
+    """(audio at ``target_lufs`` with true peak <= -1 dBTP, the loudness change in dB; 0 for silence)."""
+    before = loudness_lufs(audio)
+    out = normalize_loudness(audio, target_lufs)
+    after = loudness_lufs(out)
+    return out, (after - before) if np.isfinite(before) and np.isfinite(after) else 0.0
+
+
+def write_wav(audio: np.ndarray, path: Path, *, force: bool, float32: bool = False) -> None:
+    """Write (n, 2) audio as a 44.1 kHz WAV atomically: 16-bit PCM, or float32 (for stems that may exceed full scale)."""
+    data = audio.astype(np.float32) if float32 else np.round(np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
+    with atomic_output(path, force=force) as tmp:
+        wavfile.write(str(tmp), SAMPLE_RATE, data)
+
+
+def render_to_wav(midi: Path, output: Path, *, soundfont: Path | None = None, loudness_lufs: float = -16.0, force: bool = False) -> Path:
+    """``cmtlite render``: a MIDI file rendered, mastered to ``loudness_lufs`` and written as a WAV.
+
+    Raises
+    ------
+    OutputError
+        ``output`` is the MIDI file or the soundfont, or exists without ``force``.
+    """
+    check_outputs((output,), inputs=(midi, soundfont), force=force)
+    sf2 = resolve_soundfont(soundfont)
+    check_outputs((output,), inputs=(sf2,), force=force)
+    audio, _ = master(render_midi(midi, sf2), loudness_lufs)
+    write_wav(audio, output, force=force)
+    return Path(output)

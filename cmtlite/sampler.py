@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,8 +30,11 @@ import torch
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.errors import ConfigError, TimeBudgetError
 from cmtlite.model import CPTransformer, KVCache
+from cmtlite.outputs import atomic_output
 from cmtlite.progress import progress_bar
-from cmtlite.tokens.codec import beat_timing
+from cmtlite.tokens.codec import beat_timing, decode
+from cmtlite.tokens.jsonl import token_lines
+from cmtlite.tokens.midi import write_midi
 from cmtlite.tokens.vocab import (
     BEAT,
     BEAT_BAR,
@@ -98,7 +102,7 @@ def constant_controls(n_bars: int, *, density: int | None, strength: int | None,
     """Controls with one density for every bar and one strength on every beat (None: left to the model)."""
     for name, value, top in (("density", density, MAX_DENSITY), ("strength", strength, STRENGTH_CAP)):
         if value is not None and not 0 <= value <= top:
-            msg = f"--{name} must be in 0..{top} (got {value})"
+            msg = f"{name} must be in 0..{top} (got {value})"
             raise ConfigError(msg)
     return Controls(
         n_bars=n_bars,
@@ -221,7 +225,7 @@ def generate_tokens(
         Sampling took longer than ``time_budget_s`` seconds.
     """
     if not temperature > 0:
-        msg = f"--temperature must be > 0 (got {temperature})"
+        msg = f"temperature must be > 0 (got {temperature})"
         raise ConfigError(msg)
     vocab = model.config.vocab_sizes
     rng = np.random.default_rng(seed)
@@ -351,3 +355,29 @@ def _from(size: int, first: int) -> np.ndarray:
     allowed = np.zeros(size, dtype=bool)
     allowed[first:] = True
     return allowed
+
+
+def sample_to_midi(
+    model: CPTransformer,
+    controls: Controls,
+    output: Path,
+    *,
+    tempo_bpm: float,
+    tokens_path: Path | None = None,
+    seed: int = 0,
+    temperature: float = 1.0,
+    force: bool = False,
+    quiet: bool = True,
+) -> np.ndarray:
+    """``cmtlite sample``: generate under ``controls``, write the MIDI at ``tempo_bpm`` (and the tokens as JSON lines).
+
+    Returns the tokens (T, N_FIELDS).
+    """
+    tokens = generate_tokens(model, controls, seed=seed, temperature=temperature, quiet=quiet)
+    score = decode(tokens, tempo_bpm=tempo_bpm)
+    with atomic_output(output, force=force) as tmp:
+        write_midi(score, tmp)
+    if tokens_path is not None:
+        with atomic_output(tokens_path, force=force) as tmp:
+            tmp.write_text("\n".join(token_lines(tokens, tempo_bpm=tempo_bpm, n_bars=score.n_bars)) + "\n")
+    return tokens

@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cmtlite.calibration import load_calibration
 from cmtlite.errors import ConfigError, OutputError
-from cmtlite.model import CPTransformer, ModelConfig, save_model
+from cmtlite.model import CPTransformer, ModelConfig, resolve_device, save_model
+from cmtlite.outputs import atomic_output, check_output_folder, check_outputs, write_json
 from cmtlite.progress import progress_bar
 from cmtlite.tokens.codec import carried_beat_timing
 from cmtlite.tokens.corpus import CorpusSplit, load_corpus
@@ -80,18 +82,6 @@ def sample_windows(split: CorpusSplit, rng: np.random.Generator, n: int, length:
         timing[row, : len(window)] = carried_beat_timing(full)[start : start + length]
         mask[row, : len(window) - 1] = True
     return tokens, timing, mask
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        msg = "--device cuda: no CUDA GPU is available"
-        raise ConfigError(msg)
-    if device not in {"cpu", "cuda"}:
-        msg = f"--device must be auto, cpu or cuda (got {device!r})"
-        raise ConfigError(msg)
-    return torch.device(device)
 
 
 def _optimizer(model: CPTransformer, config: TrainConfig) -> torch.optim.AdamW:
@@ -160,6 +150,7 @@ def train(
     OutputError
         ``run_dir`` already holds a run and ``resume`` is not set.
     """
+    check_output_folder(run_dir, inputs=(corpus_dir, init_from))
     torch_device = resolve_device(device)
     _, splits = load_corpus(corpus_dir)
     if len(splits["train"]) == 0:
@@ -240,12 +231,12 @@ def _warm_start(model: CPTransformer, path: Path) -> None:
         with safe_open(str(path), framework="pt") as fh:
             weights = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118 - safe_open has no iterator
     except (OSError, SafetensorError) as err:
-        msg = f"--init-from {path}: cannot read weights ({err})"
+        msg = f"warm start from {path}: cannot read weights ({err})"
         raise ConfigError(msg) from err
     state = model.state_dict()
     matching = {k: v.to(state[k].dtype) for k, v in weights.items() if k in state and state[k].shape == v.shape}
     if not matching:
-        msg = f"--init-from {path}: no weight fits this model"
+        msg = f"warm start from {path}: no weight fits this model"
         raise ConfigError(msg)
     model.load_state_dict(matching, strict=False)
 
@@ -258,7 +249,7 @@ def _load_checkpoint(path: Path, meta: dict) -> dict:
         raise ConfigError(msg) from err
     for key in ("model_config", "train_config"):
         if json.loads(state.get(key, "{}")) | {"steps": 0} != json.loads(meta[key]) | {"steps": 0}:
-            msg = f"{path}: --resume with a different {key.replace('_', ' ')} than the checkpoint's"
+            msg = f"{path}: resuming with a different {key.replace('_', ' ')} than the checkpoint's"
             raise ConfigError(msg)
     return state
 
@@ -296,20 +287,22 @@ def tokens_seen(corpus_dir: Path, model_config: ModelConfig, train_config: Train
     return total
 
 
-def export_model(run_dir: Path, corpus_dir: Path, output: Path, *, calibration: dict, force: bool) -> dict:
+def export_model(run_dir: Path, corpus_dir: Path, output: Path, *, force: bool) -> dict:
     """Copy a run's weights to ``output`` (fp16 safetensors) and write ``output`` with ``.json``: config, vocabulary,
-    calibration and training summary. Returns that summary.
+    the shipped calibration and training summary. Returns that summary.
 
     Raises
     ------
     ConfigError
         ``run_dir`` holds no checkpoint.
+    OutputError
+        An output is the run's weights, or exists without ``force``.
     """
     from cmtlite.model import load_model
-    from cmtlite.outputs import atomic_output, write_json
     from cmtlite.tokens.vocab import FAMILIES, FAMILY_PROGRAMS, VOCAB_SIZES
 
     run_dir = Path(run_dir)
+    check_outputs((output, Path(output).with_suffix(".json")), inputs=(run_dir / WEIGHTS,), force=force)
     model, metadata = load_model(run_dir / WEIGHTS)
     train_config = TrainConfig(**json.loads(metadata["train_config"]))
     step = int(metadata["step"])
@@ -335,7 +328,7 @@ def export_model(run_dir: Path, corpus_dir: Path, output: Path, *, calibration: 
             "validation": {k.removeprefix("val_"): v for k, v in last_val.items() if k.startswith("val_")},
             "validation_step": last_val.get("step"),
         },
-        "calibration": calibration,
+        "calibration": load_calibration().to_json(),
     }
     with atomic_output(Path(output), force=force) as tmp:
         save_model(model, tmp, metadata={"step": str(step), "train_config": metadata["train_config"]})

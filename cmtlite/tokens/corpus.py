@@ -31,6 +31,7 @@ import numpy as np
 from cmtlite import __version__
 from cmtlite.constants import BEATS_PER_BAR, REPO_ROOT, TICKS_PER_BAR
 from cmtlite.errors import CmtliteError, ConfigError, OutputError
+from cmtlite.outputs import check_output_folder
 from cmtlite.progress import progress_bar
 from cmtlite.tokens.arrange import CHORD_FILE, MMA_GROOVES, arrange_song, require_mma
 from cmtlite.tokens.codec import FAMILY_COL, START_COL, Score, bar_densities, encode, make_score, onset_strengths
@@ -201,15 +202,16 @@ def prepare_corpus(
         ``output_dir`` exists and ``force`` is not set.
     """
     if arrange not in {"mma", "none"}:
-        msg = f"--arrange must be 'mma' or 'none' (got {arrange!r})"
+        msg = f"arrange must be 'mma' or 'none' (got {arrange!r})"
         raise ConfigError(msg)
     if not 0 <= val_fraction < 1:
-        msg = f"--val-fraction must be in [0, 1) (got {val_fraction})"
+        msg = f"validation fraction must be in [0, 1) (got {val_fraction})"
         raise ConfigError(msg)
     if grooves_per_song < 1:
-        msg = f"--grooves-per-song must be >= 1 (got {grooves_per_song})"
+        msg = f"grooves per song must be >= 1 (got {grooves_per_song})"
         raise ConfigError(msg)
     output_dir = Path(output_dir)
+    check_output_folder(output_dir, inputs=data_dirs)
     if output_dir.exists() and not force:
         msg = f"{output_dir} exists (use --force to replace it)"
         raise OutputError(msg)

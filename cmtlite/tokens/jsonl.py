@@ -10,7 +10,10 @@ import numpy as np
 
 from cmtlite.constants import TICKS_PER_BEAT
 from cmtlite.errors import TokenGrammarError
-from cmtlite.tokens.codec import Score, dict_to_token, encode, token_to_dict
+from cmtlite.outputs import atomic_output, check_outputs
+from cmtlite.timing import check_tempo_bpm
+from cmtlite.tokens.codec import Score, decode, dict_to_token, encode, token_to_dict
+from cmtlite.tokens.midi import read_midi, write_midi
 
 
 def score_to_lines(score: Score, *, stats: dict[str, int] | None = None) -> list[str]:
@@ -63,3 +66,42 @@ def _check_header(obj: object) -> dict:
         msg = f"ticks_per_beat must be {TICKS_PER_BEAT} (got {obj.get('ticks_per_beat')!r})"
         raise TokenGrammarError(msg)
     return obj
+
+
+def write_token_file(midi: Path, output: Path | None, *, force: bool = False) -> str:
+    """``cmtlite tokens``: the token lines of a MIDI file as text, also written to ``output`` unless it is None.
+
+    Raises
+    ------
+    OutputError
+        ``output`` is the MIDI file, or exists without ``force``.
+    MidiReadError
+        The MIDI file cannot be read.
+    """
+    check_outputs((output,), inputs=(midi,), force=force)
+    score, stats = read_midi(midi)
+    text = "\n".join(score_to_lines(score, stats=stats)) + "\n"
+    if output is not None:
+        with atomic_output(output, force=force) as tmp:
+            tmp.write_text(text)
+    return text
+
+
+def detokenize_file(token_file: Path, output: Path, *, tempo_bpm: float | None = None, force: bool = False) -> Path:
+    """``cmtlite detokenize``: rebuild a MIDI file from a token file (at ``tempo_bpm``, default the header's).
+
+    Raises
+    ------
+    OutputError
+        ``output`` is the token file, or exists without ``force``.
+    TokenGrammarError
+        The token file is malformed.
+    """
+    check_outputs((output,), inputs=(token_file,), force=force)
+    if tempo_bpm is not None:
+        check_tempo_bpm(tempo_bpm)
+    header, rows = read_token_file(token_file)
+    score = decode(rows, tempo_bpm=tempo_bpm or float(header["tempo_bpm"]))
+    with atomic_output(output, force=force) as tmp:
+        write_midi(score, tmp)
+    return Path(output)

@@ -95,56 +95,137 @@ def _open(path: Path) -> av.container.InputContainer:
     return container
 
 
-def _first_frame_rotation_deg(container: av.container.InputContainer, path: Path) -> int:
-    """Decode the first frame; return its display rotation in degrees."""
+def _first_frame(decoder: Iterator[av.VideoFrame], path: Path) -> av.VideoFrame:
     try:
-        frame = next(container.decode(video=0), None)
+        frame = next(decoder, None)
     except av.error.FFmpegError as err:
         msg = f"{path}: no frame could be decoded ({err})"
         raise VideoReadError(msg) from err
     if frame is None:
         msg = f"{path}: the video stream has no frames"
         raise VideoReadError(msg)
-    return int(getattr(frame, "rotation", 0) or 0)
+    return frame
 
 
-def probe_video(path: Path) -> VideoInfo:
-    """Read a video's metadata and decode its first frame.
+def _info(container: av.container.InputContainer, path: Path, first: av.VideoFrame) -> VideoInfo:
+    """The container's metadata; the duration is the video stream's, else the container's, else 0 (unknown)."""
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = float(rate) if rate else 0.0
+    if stream.duration is not None and stream.time_base is not None:
+        duration_s = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration_s = container.duration / 1e6
+    else:
+        duration_s = 0.0
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if int(getattr(first, "rotation", 0) or 0) % 180:
+        width, height = height, width
+    return VideoInfo(
+        path=path,
+        width=width,
+        height=height,
+        fps=fps,
+        duration_s=duration_s,
+        n_frames_estimate=stream.frames or int(round(duration_s * fps)),
+        has_audio=bool(container.streams.audio),
+        codec=stream.codec_context.name,
+    )
+
+
+class VideoReader:
+    """An open video: its :class:`VideoInfo` and one pass over its frames, from a single opening of the file.
+
+    Use as a context manager (:func:`open_video`); :meth:`frames` may be called once.
+    """
+
+    def __init__(self, path: Path) -> None:
+        require_av()
+        path = Path(path).absolute()
+        self._container = _open(path)
+        try:
+            stream = self._container.streams.video[0]
+            stream.thread_type = "AUTO"
+            self._decoder = self._container.decode(stream)
+            self._first = _first_frame(self._decoder, path)
+            self.info = _info(self._container, path, self._first)
+        except BaseException:
+            self._container.close()
+            raise
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._container.close()
+
+    def _decoded(self) -> Iterator[av.VideoFrame]:
+        yield self._first
+        yield from self._decoder
+
+    def frames(self, *, size: tuple[int, int]) -> Iterator[tuple[float, np.ndarray]]:
+        """Yield ``(time_s, gray)`` for each frame, decoded ahead in a thread.
+
+        Parameters
+        ----------
+        size : (int, int)
+            (width, height) of the returned frames in display orientation, in pixels.
+
+        Yields
+        ------
+        time_s : float
+            Presentation time in seconds, strictly increasing, from the first frame.
+        gray : np.ndarray [shape=(h, w), dtype=uint8]
+            The luma, downscaled, rotated to display orientation.
+
+        Raises
+        ------
+        VideoReadError
+            The file cannot be decoded; frames already yielded stay valid.
+        """
+        fallback_dt = 1.0 / float(self._container.streams.video[0].average_rate or 25)
+        frames: queue.Queue = queue.Queue(maxsize=_PREFETCH_FRAMES)
+        stop = threading.Event()
+        worker = threading.Thread(target=_decode_into, args=(self._decoded(), fallback_dt, size, frames, stop), daemon=True)
+        worker.start()
+        first_s, last_s = None, -math.inf
+        try:
+            while (item := frames.get()) is not None:
+                if isinstance(item, Exception):
+                    msg = f"{self.info.path}: decoding failed ({item})"
+                    raise VideoReadError(msg) from item
+                time_s, gray = item
+                first_s = time_s if first_s is None else first_s
+                if time_s - first_s <= last_s:
+                    continue  # duplicate or out-of-order timestamp
+                last_s = time_s - first_s
+                yield last_s, gray
+        finally:
+            stop.set()
+            worker.join(timeout=5)
+
+
+def open_video(path: Path) -> VideoReader:
+    """Open a video once for its metadata and frames (decodes the first frame to read its rotation).
 
     Raises
     ------
     VideoReadError
         Missing, empty, unreadable file, one with no video stream or no frame.
+
+    Examples
+    --------
+    >>> with open_video(Path("clip.mp4")) as video:  # doctest: +SKIP
+    ...     for time_s, gray in video.frames(size=(256, 144)):
+    ...         pass
     """
-    require_av()
-    path = Path(path).absolute()
-    container = _open(path)
-    try:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        fps = float(rate) if rate else 0.0
-        if stream.duration is not None and stream.time_base is not None:
-            duration_s = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration_s = container.duration / 1e6
-        else:
-            duration_s = 0.0
-        n_frames = stream.frames or int(round(duration_s * fps))
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if _first_frame_rotation_deg(container, path) % 180:
-            width, height = height, width
-        return VideoInfo(
-            path=path,
-            width=width,
-            height=height,
-            fps=fps,
-            duration_s=duration_s,
-            n_frames_estimate=n_frames,
-            has_audio=bool(container.streams.audio),
-            codec=stream.codec_context.name,
-        )
-    finally:
-        container.close()
+    return VideoReader(path)
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """A video's metadata (see :func:`open_video`)."""
+    with open_video(path) as video:
+        return video.info
 
 
 def analysis_size(width: int, height: int, *, long_side_px: int) -> tuple[int, int]:
@@ -170,27 +251,22 @@ def _small_gray(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(luma, size, interpolation=cv2.INTER_LINEAR)
 
 
-def _decode_into(path: Path, size: tuple[int, int], out: queue.Queue, stop: threading.Event) -> None:
-    """Producer thread: decode ``path`` and put (time_s, frame) items, then None."""
+def _decode_into(
+    decoded: Iterator[av.VideoFrame], fallback_dt: float, size: tuple[int, int], out: queue.Queue, stop: threading.Event
+) -> None:
+    """Producer thread: put (time_s, small gray frame) items for ``decoded`` frames, then None (or the error)."""
     item: object = None
     try:
-        container = _open(path)
-        try:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            fallback_dt = 1.0 / float(stream.average_rate or 25)
-            for index, frame in enumerate(container.decode(stream)):
-                time_s = frame.time if frame.time is not None else index * fallback_dt
-                while not stop.is_set():
-                    try:
-                        out.put((time_s, _small_gray(frame, size)), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-        finally:
-            container.close()
+        for index, frame in enumerate(decoded):
+            time_s = frame.time if frame.time is not None else index * fallback_dt
+            while not stop.is_set():
+                try:
+                    out.put((time_s, _small_gray(frame, size)), timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
     except Exception as err:  # noqa: BLE001 - handed to the consumer, which raises it
         item = err
     finally:
@@ -200,47 +276,3 @@ def _decode_into(path: Path, size: tuple[int, int], out: queue.Queue, stop: thre
                 break
             except queue.Full:
                 continue
-
-
-def iter_frames(path: Path, *, size: tuple[int, int]) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield ``(time_s, gray)`` for each frame, decoded ahead in a thread.
-
-    Parameters
-    ----------
-    path : Path
-        The video file.
-    size : (int, int)
-        (width, height) of the returned frames in display orientation, in pixels.
-
-    Yields
-    ------
-    time_s : float
-        Presentation time in seconds, strictly increasing, from the first frame.
-    gray : np.ndarray [shape=(h, w), dtype=uint8]
-        The luma, downscaled, rotated to display orientation.
-
-    Raises
-    ------
-    VideoReadError
-        The file cannot be decoded; frames already yielded stay valid.
-    """
-    require_av()
-    frames: queue.Queue = queue.Queue(maxsize=_PREFETCH_FRAMES)
-    stop = threading.Event()
-    worker = threading.Thread(target=_decode_into, args=(Path(path), size, frames, stop), daemon=True)
-    worker.start()
-    first_s, last_s = None, -math.inf
-    try:
-        while (item := frames.get()) is not None:
-            if isinstance(item, Exception):
-                msg = f"{path}: decoding failed ({item})"
-                raise VideoReadError(msg) from item
-            time_s, gray = item
-            first_s = time_s if first_s is None else first_s
-            if time_s - first_s <= last_s:
-                continue  # duplicate or out-of-order timestamp
-            last_s = time_s - first_s
-            yield last_s, gray
-    finally:
-        stop.set()
-        worker.join(timeout=5)

@@ -9,7 +9,6 @@ and both give the same beats on the synthetic test clips.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,7 +16,7 @@ import numpy as np
 from cmtlite.constants import ANALYSIS_LONG_SIDE_PX, DIRECTOGRAM_BINS, HELD_FRAME_DIFF, MAX_HOLD_S, THUMB_SIZE_PX
 from cmtlite.errors import VideoReadError
 from cmtlite.progress import progress_bar
-from cmtlite.video.decode import VideoInfo, analysis_size, iter_frames
+from cmtlite.video.decode import VideoReader, analysis_size
 
 _FLOW_POOL = 4  # the directogram is taken on flow averaged over 4x4 pixel cells
 
@@ -80,13 +79,13 @@ class _FlowMeter:
         return speed, directogram
 
 
-def measure_motion(info: VideoInfo, *, long_side_px: int = ANALYSIS_LONG_SIDE_PX, quiet: bool = True) -> FrameMotion:
+def measure_motion(video: VideoReader, *, long_side_px: int = ANALYSIS_LONG_SIDE_PX, quiet: bool = True) -> FrameMotion:
     """Stream a video once and measure its motion frame by frame.
 
     Parameters
     ----------
-    info : VideoInfo
-        The probed video (:func:`cmtlite.video.decode.probe_video`).
+    video : VideoReader
+        The open video (:func:`cmtlite.video.decode.open_video`); its frames are consumed.
     long_side_px : int > 16
         Long side of the frames the flow runs on, in pixels (default 256).
     quiet : bool
@@ -102,6 +101,7 @@ def measure_motion(info: VideoInfo, *, long_side_px: int = ANALYSIS_LONG_SIDE_PX
     VideoReadError
         No frame could be decoded.
     """
+    info = video.info
     size = analysis_size(info.width, info.height, long_side_px=long_side_px)
     meter = _FlowMeter(size)
     times, speeds, grams, diffs = [], [], [], []
@@ -111,7 +111,7 @@ def measure_motion(info: VideoInfo, *, long_side_px: int = ANALYSIS_LONG_SIDE_PX
     cv2.setNumThreads(1)  # decoding owns the other core
     try:
         with progress_bar(info.n_frames_estimate or None, desc="analyze", unit="frame", quiet=quiet) as bar:
-            for time_s, gray in iter_frames(Path(info.path), size=size):
+            for time_s, gray in video.frames(size=size):
                 n_decoded += 1
                 bar.update()
                 thumb = cv2.resize(gray, THUMB_SIZE_PX, interpolation=cv2.INTER_AREA)

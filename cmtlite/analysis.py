@@ -1,0 +1,164 @@
+"""Analysis stage: a video's motion, visual beats, cuts and tempo, turned into its :class:`VideoControls`.
+
+One pass over the frames (:func:`~cmtlite.video.motion.measure_motion`)
+gives speed, directogram and thumbnail differences; the rhythm functions
+find cuts, saliency, visual beats and tempo; the grid is fitted to the
+beats; the calibration maps bar speeds to densities and beat strengths to
+levels. The result is exactly what ``controls.json`` stores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from cmtlite import __version__
+from cmtlite.calibration import Calibration, load_calibration
+from cmtlite.constants import DEFAULT_TEMPO_BPM
+from cmtlite.controls import Bar, Beat, FrameTrace, VideoControls, VisualBeat, write_controls
+from cmtlite.grid import Grid, bar_speeds, beat_strength_levels, fit_grid
+from cmtlite.outputs import check_outputs
+from cmtlite.plots import plot_analysis
+from cmtlite.timing import check_tempo_bpm
+from cmtlite.video.decode import VideoInfo, open_video
+from cmtlite.video.motion import FrameMotion, measure_motion
+from cmtlite.video.rhythm import VisualBeats, detect_cuts, detect_visual_beats, estimate_tempo, saliency_envelope
+
+
+def video_duration_s(info: VideoInfo, times_s: np.ndarray) -> float:
+    """The video's duration in seconds: the container's, or the last analyzed frame's end when it gives none.
+
+    The mux cuts the soundtrack to this length, so music and picture end together.
+    """
+    if info.duration_s > 0:
+        return info.duration_s
+    frame_s = float(np.median(np.diff(times_s))) if len(times_s) > 1 else 1.0 / (info.fps or 25.0)
+    return float(times_s[-1]) + frame_s
+
+
+def _tempo(times_s: np.ndarray, saliency: np.ndarray, beats: VisualBeats, tempo_bpm: float | None) -> tuple[str, float, float, list[str]]:
+    """(source, confidence, tempo in BPM, warnings): the user's tempo, the estimate, or the default."""
+    if tempo_bpm is not None:
+        return "user", 1.0, tempo_bpm, []
+    estimate = estimate_tempo(times_s, saliency, n_beats=len(beats.times_s))
+    if estimate.bpm is None:
+        return "default", estimate.confidence, DEFAULT_TEMPO_BPM, [
+            f"no periodic motion found: tempo set to the default {DEFAULT_TEMPO_BPM:g} BPM"
+        ]
+    return "analysis", estimate.confidence, estimate.bpm, []
+
+
+def analyze_video(
+    path: Path,
+    *,
+    tempo_bpm: float | None = None,
+    calibration: Calibration | None = None,
+    quiet: bool = True,
+) -> VideoControls:
+    """Analyze a video's rhythm and derive its music controls.
+
+    Parameters
+    ----------
+    path : Path
+        The video file.
+    tempo_bpm : float or None
+        Force this tempo (beats per minute, 30..300) instead of estimating it.
+    calibration : Calibration or None
+        Density and strength mapping (default: the shipped ``models/calibration.json``).
+    quiet : bool
+        No progress bar (default True).
+
+    Returns
+    -------
+    VideoControls
+        Rounded as ``controls.json`` stores it, so a written and re-read file gives the same music.
+
+    Raises
+    ------
+    VideoReadError
+        The video cannot be read or has no frames.
+    ConfigError
+        Bad tempo or calibration.
+    """
+    if tempo_bpm is not None:
+        tempo_bpm = check_tempo_bpm(tempo_bpm)
+    calibration = calibration or load_calibration()
+    with open_video(Path(path)) as video:
+        motion = measure_motion(video, quiet=quiet)
+    cut_frames = detect_cuts(motion.times_s, motion.thumb_diff)
+    speed = motion.speed.copy()
+    speed[cut_frames] = speed[np.maximum(cut_frames - 1, 0)]  # flow across a cut is meaningless
+    motion = dataclasses.replace(motion, speed=speed)
+    saliency = saliency_envelope(motion.directogram, cut_frames)
+    beats = detect_visual_beats(motion.times_s, saliency, cut_frames)
+    source, confidence, bpm, warnings = _tempo(motion.times_s, saliency, beats, tempo_bpm)
+    duration_s = video_duration_s(video.info, motion.times_s)
+    grid = fit_grid(beats, tempo_bpm=bpm, duration_s=duration_s, refine=source == "analysis")
+    draft = VideoControls(
+        cmtlite_version=__version__,
+        video_path=str(video.info.path),
+        duration_s=duration_s,
+        fps=video.info.fps,
+        width=video.info.width,
+        height=video.info.height,
+        n_frames=motion.n_decoded,
+        n_analyzed_frames=len(motion.times_s),
+        has_audio=video.info.has_audio,
+        tempo_bpm=grid.tempo_bpm,
+        tempo_source=source,
+        tempo_confidence=confidence,
+        n_bars=grid.n_bars,
+        grid_start_s=grid.start_s,
+        visual_beats=tuple(
+            VisualBeat(time_s=t, strength=s, is_cut=bool(c)) for t, s, c in zip(beats.times_s, beats.strengths, beats.is_cut, strict=True)
+        ),
+        scene_cuts_s=tuple(motion.times_s[cut_frames]),
+        bars=_bars(grid, motion, calibration),
+        beats=tuple(
+            Beat(index=k, time_s=t, strength_level=int(s))
+            for k, (t, s) in enumerate(zip(grid.beat_times_s(), beat_strength_levels(grid, beats, calibration), strict=True))
+        ),
+        frame_motion=FrameTrace(times_s=motion.times_s, speed=motion.speed, saliency=saliency),
+        calibration=calibration,
+        warnings=tuple(warnings),
+    )
+    return VideoControls.from_json(draft.to_json())  # the values exactly as controls.json stores them
+
+
+def _bars(grid: Grid, motion: FrameMotion, calibration: Calibration) -> tuple[Bar, ...]:
+    speeds = bar_speeds(grid, motion.times_s, motion.speed)
+    densities = calibration.speed_to_density(speeds)
+    return tuple(
+        Bar(index=b, start_s=t, motion_speed=float(v), density=int(d))
+        for b, (t, v, d) in enumerate(zip(grid.bar_times_s(), speeds, densities, strict=True))
+    )
+
+
+def analyze_to_files(
+    video: Path,
+    output: Path,
+    *,
+    plot: Path | None = None,
+    tempo_bpm: float | None = None,
+    calibration_path: Path | None = None,
+    force: bool = False,
+    quiet: bool = True,
+) -> VideoControls:
+    """``cmtlite analyze``: check the outputs, analyze ``video``, write ``output`` (controls.json) and the ``plot`` PNG.
+
+    Raises
+    ------
+    OutputError
+        An output is the video or the calibration, or exists without ``force``.
+    """
+    check_outputs((output, plot), inputs=(video, calibration_path), force=force)
+    if tempo_bpm is not None:
+        check_tempo_bpm(tempo_bpm)
+    calibration = load_calibration(calibration_path) if calibration_path is not None else None
+    controls = analyze_video(video, tempo_bpm=tempo_bpm, calibration=calibration, quiet=quiet)
+    if plot is not None:
+        plot_analysis(controls, plot, force=force)
+    write_controls(controls, output, force=force)
+    return controls

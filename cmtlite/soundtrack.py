@@ -1,0 +1,379 @@
+"""The soundtrack pipeline: video (or controls) -> music -> MIDI, audio, stems, plot and the muxed video.
+
+:func:`make_soundtrack` is the one path through the product: ``cmtlite
+generate``, ``cmtlite demo`` and ``cmtlite batch`` all call it, and a stage
+hook reports the seconds of each stage (analyze, generate, render, mux).
+
+How the controls drive the sampler (:func:`sampler_controls`):
+
+* bar density = the controls' per-bar density + ``density_shift``, clipped to 0..16;
+* beat strength = the per-beat level + ``strength_shift`` on beats with a
+  visual beat (clipped to 1..16), and at least the calibration's strongest
+  level on the beat nearest each scene cut; other beats are left to the model;
+* beat-timing spans the grid's bars, which cover the whole video.
+
+The grid starts at ``grid_start_s`` (<= 0), so the MIDI is shifted by it: its
+time 0 is the video's first frame, and onsets land on the visual beats.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cmtlite.analysis import analyze_video
+from cmtlite.clips import demo_scenes, write_clip
+from cmtlite.constants import BEATS_PER_BAR, FADE_OUT_RANGE_S, LOUDNESS_RANGE_LUFS, SHIFT_RANGE
+from cmtlite.controls import VideoControls, read_controls, write_controls
+from cmtlite.errors import ConfigError, OutputError
+from cmtlite.model import CPTransformer
+from cmtlite.mux import MUX_SUFFIXES, check_original_audio, mux
+from cmtlite.outputs import atomic_output, check_outputs
+from cmtlite.plots import plot_soundtrack
+from cmtlite.render import fit_length, master, render_midi, write_wav
+from cmtlite.sampler import FREE, Controls, generate_tokens
+from cmtlite.timing import check_tempo_bpm, ticks_to_seconds
+from cmtlite.tokens.codec import FAMILY_COL, Score, decode
+from cmtlite.tokens.midi import write_midi
+from cmtlite.tokens.vocab import FAMILIES, MAX_DENSITY, STRENGTH_CAP
+
+GENERATION_BUDGET_S = 120.0  # sampling must finish within this
+GENERATION_BUDGET_S_PER_VIDEO_S = 2.0  # ... plus this per second of video (it runs at ~0.1 s per video second)
+
+StageHook = Callable[[str, float], None]
+
+
+def check_range(value: float, what: str, low: float, high: float) -> float:
+    """``value`` if it lies in [low, high] (NaN never does).
+
+    Raises
+    ------
+    ConfigError
+        Outside the range, naming ``what``.
+    """
+    if not low <= value <= high:
+        msg = f"{what} must be in {low:g}..{high:g} (got {value:g})"
+        raise ConfigError(msg)
+    return value
+
+
+@dataclass(frozen=True)
+class MusicOptions:
+    """What the music does with the controls: shifts, instruments, seed and sampling temperature."""
+
+    density_shift: int = 0  # added to every bar's density (onset ticks), -16..16
+    strength_shift: int = 0  # added to every visual beat's strength level, -16..16
+    instruments: tuple[str, ...] = FAMILIES  # families the model may play
+    seed: int = 0
+    temperature: float = 1.0  # multiplies every field's sampling temperature, > 0
+
+    def __post_init__(self) -> None:
+        check_range(self.density_shift, "density shift", *SHIFT_RANGE)
+        check_range(self.strength_shift, "strength shift", *SHIFT_RANGE)
+        unknown = [name for name in self.instruments if name not in FAMILIES]
+        if unknown or not self.instruments:
+            msg = f"instruments: unknown or empty {','.join(unknown) or 'list'} (choose from {','.join(FAMILIES)})"
+            raise ConfigError(msg)
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            msg = f"temperature must be > 0 (got {self.temperature})"
+            raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class MixOptions:
+    """How the soundtrack sounds in the video: original audio mode (None: duck if the video has sound), fade, loudness."""
+
+    original_audio: str | None = None  # keep, duck or drop
+    fade_out_s: float = 2.0  # linear fade at the end, 0..60 s
+    loudness_lufs: float = -16.0  # integrated loudness target, -70..-1 LUFS
+
+    def __post_init__(self) -> None:
+        check_original_audio(self.original_audio)
+        check_range(self.fade_out_s, "fade-out", *FADE_OUT_RANGE_S)
+        check_range(self.loudness_lufs, "loudness", *LOUDNESS_RANGE_LUFS)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Files a soundtrack job writes (None: not wanted). ``stems`` is a folder of one WAV per family."""
+
+    video: Path | None = None
+    midi: Path | None = None
+    wav: Path | None = None
+    stems: Path | None = None
+    plot: Path | None = None
+    controls: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not any((self.video, self.midi, self.wav, self.stems, self.controls)):
+            msg = "nothing to write: ask for at least one of a video, MIDI, WAV or stems"
+            raise ConfigError(msg)
+        if self.video is not None and self.video.suffix.lower() not in MUX_SUFFIXES:
+            msg = f"{self.video}: the output video must end in {', '.join(MUX_SUFFIXES)}"
+            raise ConfigError(msg)
+        if self.stems is not None and (self.stems.exists() and not self.stems.is_dir() or not self.stems.absolute().parent.is_dir()):
+            msg = f"{self.stems}: stems must go to a folder (its parent must exist)"
+            raise ConfigError(msg)
+
+    def files(self, families: tuple[str, ...]) -> list[Path]:
+        """Every file path that will be written (stems: one per family in ``families``)."""
+        stems = [self.stems / f"{family}.wav" for family in families] if self.stems else []
+        return [p for p in (self.video, self.midi, self.wav, self.plot, self.controls) if p is not None] + stems
+
+    def needs_audio(self) -> bool:
+        """Whether anything is rendered."""
+        return any(p is not None for p in (self.video, self.wav, self.stems))
+
+
+@dataclass(frozen=True)
+class Soundtrack:
+    """Generated music for one video: tokens (T, fields), the score and where it sits in the video."""
+
+    tokens: np.ndarray
+    score: Score
+    shift_s: float
+    duration_s: float
+
+    def notes_s(self) -> list[tuple[str, int, float, float]]:
+        """(family, pitch, start s, duration s) of every note in video time, cut to the video."""
+        rows = []
+        for family, pitch, start, duration in self.score.notes.tolist():
+            start_s = self.shift_s + ticks_to_seconds(start, tempo_bpm=self.score.tempo_bpm)
+            end_s = min(start_s + ticks_to_seconds(duration, tempo_bpm=self.score.tempo_bpm), self.duration_s)
+            if 0 <= start_s < self.duration_s:
+                rows.append((FAMILIES[family], pitch, start_s, end_s - start_s))
+        return rows
+
+
+def sampler_controls(controls: VideoControls, music: MusicOptions) -> Controls:
+    """Sampler controls from a video's controls and the music options (see the module doc)."""
+    n_bars = controls.n_bars
+    levels = controls.beat_strength_level()
+    strength = np.where(levels > 0, np.clip(levels + music.strength_shift, 1, STRENGTH_CAP), FREE)
+    strongest = np.clip(controls.calibration.strongest_level() + music.strength_shift, 1, STRENGTH_CAP)
+    beat_times = controls.beat_time_s()
+    for cut_s in controls.scene_cuts_s:
+        nearest = int(np.argmin(np.abs(beat_times - cut_s)))
+        strength[nearest] = max(strength[nearest], strongest)
+    return Controls(
+        n_bars=n_bars,
+        bar_density=np.clip(controls.bar_density() + music.density_shift, 0, MAX_DENSITY)[:n_bars],
+        beat_strength=strength[: n_bars * BEATS_PER_BAR],
+        instruments=music.instruments,
+    )
+
+
+def compose(model: CPTransformer, controls: VideoControls, music: MusicOptions, *, quiet: bool = True) -> Soundtrack:
+    """The model's music for a video's controls (sampling is bounded by a budget that grows with the video)."""
+    budget_s = GENERATION_BUDGET_S + GENERATION_BUDGET_S_PER_VIDEO_S * controls.duration_s
+    tokens = generate_tokens(
+        model, sampler_controls(controls, music), seed=music.seed, temperature=music.temperature, quiet=quiet, time_budget_s=budget_s
+    )
+    score = decode(tokens, tempo_bpm=controls.tempo_bpm)
+    return Soundtrack(tokens=tokens, score=score, shift_s=controls.grid_start_s, duration_s=controls.duration_s)
+
+
+def write_soundtrack_midi(track: Soundtrack, path: Path, *, families: tuple[str, ...] = FAMILIES) -> None:
+    """The soundtrack's MIDI (only ``families``), aligned to the video and cut at its end."""
+    keep = np.isin(track.score.notes[:, FAMILY_COL], [FAMILIES.index(f) for f in families])
+    score = Score(notes=track.score.notes[keep], tempo_bpm=track.score.tempo_bpm, n_bars=track.score.n_bars)
+    write_midi(score, path, shift_s=track.shift_s, end_s=track.duration_s)
+
+
+def render_raw(track: Soundtrack, soundfont: Path, *, fade_out_s: float, families: tuple[str, ...] = FAMILIES) -> np.ndarray:
+    """Audio (n, 2) of the soundtrack's ``families``, exactly the video's duration and faded out, not normalized."""
+    with tempfile.TemporaryDirectory(prefix="cmtlite-") as tmp:
+        midi = Path(tmp) / "soundtrack.mid"
+        write_soundtrack_midi(track, midi, families=families)
+        return fit_length(render_midi(midi, soundfont), track.duration_s, fade_out_s=fade_out_s)
+
+
+@contextmanager
+def _timed(name: str, on_stage: StageHook | None) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    if on_stage is not None:
+        on_stage(name, time.perf_counter() - started)
+
+
+def write_outputs(
+    track: Soundtrack,
+    controls: VideoControls,
+    video: Path | None,
+    outputs: Outputs,
+    *,
+    soundfont: Path | None,
+    mix: MixOptions,
+    families: tuple[str, ...] = (),
+    force: bool,
+    on_stage: StageHook | None = None,
+) -> list[Path]:
+    """Render, master and write every requested output of a composed soundtrack; returns the paths written.
+
+    ``families`` are the stems to write (one WAV each into ``outputs.stems``).
+    """
+    written = []
+    if outputs.controls is not None:
+        written.append(write_controls(controls, outputs.controls, force=force))
+    if outputs.midi is not None:
+        with atomic_output(outputs.midi, force=force) as tmp:
+            write_soundtrack_midi(track, tmp)
+        written.append(outputs.midi)
+    if outputs.needs_audio():
+        with _timed("render", on_stage):
+            audio, gain_db = master(render_raw(track, soundfont, fade_out_s=mix.fade_out_s), mix.loudness_lufs)
+        if outputs.wav is not None:
+            write_wav(audio, outputs.wav, force=force)
+            written.append(outputs.wav)
+        if outputs.stems is not None:
+            written += _write_stems(track, soundfont, outputs.stems, families, gain_db=gain_db, mix=mix, force=force)
+        if outputs.video is not None:
+            with _timed("mux", on_stage):
+                mux(video, audio, outputs.video, original_audio=mix.original_audio, force=force)
+            written.append(outputs.video)
+    if outputs.plot is not None:
+        plot_soundtrack(controls, track.notes_s(), outputs.plot, force=force)
+        written.append(outputs.plot)
+    return written
+
+
+def _write_stems(
+    track: Soundtrack, soundfont: Path, folder: Path, families: tuple[str, ...], *, gain_db: float, mix: MixOptions, force: bool
+) -> list[Path]:
+    """One float32 WAV per family, at the full mix's gain (so the stems add up to the mix before limiting)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for family in families:
+        stem = render_raw(track, soundfont, fade_out_s=mix.fade_out_s, families=(family,))
+        write_wav(stem * np.float32(10 ** (gain_db / 20)), folder / f"{family}.wav", force=force, float32=True)
+        written.append(folder / f"{family}.wav")
+    return written
+
+
+def load_controls(source: Path, *, tempo_bpm: float | None, quiet: bool, needs_video: bool) -> tuple[VideoControls, Path | None]:
+    """(controls, video path) of a video, or of a ``controls.json`` and the video it names (re-analyzed when a tempo is given).
+
+    A relative ``video_path`` in a controls file is looked up beside the file.
+
+    Raises
+    ------
+    ConfigError
+        A bad controls file, or its video is missing while ``needs_video`` or a tempo asks for it.
+    VideoReadError
+        The video cannot be read.
+    """
+    if source.suffix.lower() != ".json":
+        return analyze_video(source, tempo_bpm=tempo_bpm, quiet=quiet), source
+    controls = read_controls(source)
+    video = Path(controls.video_path or "")
+    if not video.is_absolute() and not video.exists():
+        video = source.parent / video
+    if (needs_video or tempo_bpm is not None) and not video.is_file():
+        msg = f"{source}: its video {controls.video_path!r} is not found (needed to write a video or change the tempo)"
+        raise ConfigError(msg)
+    if tempo_bpm is not None:
+        return analyze_video(video, tempo_bpm=tempo_bpm, quiet=quiet), video
+    return controls, video
+
+
+@dataclass(frozen=True)
+class SoundtrackResult:
+    """What :func:`make_soundtrack` did: the controls the music followed and the files it wrote."""
+
+    controls: VideoControls
+    written: tuple[Path, ...]
+
+
+def make_soundtrack(
+    source: Path,
+    outputs: Outputs,
+    *,
+    model: CPTransformer,
+    soundfont: Path | None,
+    music: MusicOptions = MusicOptions(),  # noqa: B008 - frozen, so one shared default is safe
+    mix: MixOptions = MixOptions(),  # noqa: B008
+    tempo_bpm: float | None = None,
+    force: bool = False,
+    quiet: bool = True,
+    on_stage: StageHook | None = None,
+) -> SoundtrackResult:
+    """Soundtrack a video (or a ``controls.json``): analyze, compose, render, master, mux; write ``outputs``.
+
+    Every output is checked before any work (:func:`~cmtlite.outputs.check_outputs`):
+    none may be an input (the video, the controls file, the soundfont), and
+    existing files are replaced only with ``force``.
+
+    Parameters
+    ----------
+    source : Path
+        A video, or a ``controls.json`` from ``cmtlite analyze`` (its video is needed for ``outputs.video``).
+    outputs : Outputs
+        What to write.
+    model : CPTransformer
+        The loaded model.
+    soundfont : Path or None
+        SoundFont for rendering (needed when ``outputs`` has audio).
+    music, mix : MusicOptions, MixOptions
+        Music and mix options.
+    tempo_bpm : float or None
+        Force this tempo (30..300 BPM; the video is analyzed again).
+    force : bool
+        Overwrite earlier outputs (never inputs).
+    quiet : bool
+        No progress bars.
+    on_stage : callable (stage name, seconds) or None
+        Called after each stage: ``analyze``, ``generate``, ``render``, ``mux``.
+
+    Returns
+    -------
+    SoundtrackResult
+        The controls the music followed and the files written.
+    """
+    if tempo_bpm is not None:
+        check_tempo_bpm(tempo_bpm)
+    if outputs.needs_audio() and soundfont is None:
+        msg = "a soundfont is needed to render audio"
+        raise ConfigError(msg)
+    stems = music.instruments if outputs.stems is not None else ()
+    files = outputs.files(stems if outputs.stems is not None and outputs.stems.is_dir() else ())  # a new stems folder is made later
+    check_outputs(files, inputs=(source, soundfont), force=force)
+    with _timed("analyze", on_stage):
+        controls, video = load_controls(source, tempo_bpm=tempo_bpm, quiet=quiet, needs_video=outputs.video is not None)
+    check_outputs(files, inputs=(video,), force=force)
+    with _timed("generate", on_stage):
+        track = compose(model, controls, music, quiet=quiet)
+    written = write_outputs(track, controls, video, outputs, soundfont=soundfont, mix=mix, families=stems, force=force, on_stage=on_stage)
+    return SoundtrackResult(controls=controls, written=tuple(written))
+
+
+def make_demo(
+    output_dir: Path, *, model: CPTransformer, soundfont: Path, seed: int = 0, force: bool = False, quiet: bool = True
+) -> list[Path]:
+    """``cmtlite demo``: draw the 20 s procedural clip into ``output_dir`` and soundtrack it; returns every file written.
+
+    Writes ``clip.mp4``, ``controls.json`` and ``demo.mp4`` / ``.mid`` / ``.wav`` / ``.png``.
+
+    Raises
+    ------
+    OutputError
+        ``output_dir`` is a file, or a file in it exists without ``force``.
+    """
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        msg = f"{output_dir}: exists and is not a directory"
+        raise OutputError(msg)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    clip = output_dir / "clip.mp4"
+    outputs = Outputs(*(output_dir / f"demo{suffix}" for suffix in (".mp4", ".mid", ".wav")), plot=output_dir / "demo.png",
+                      controls=output_dir / "controls.json")
+    check_outputs([clip, *outputs.files(())], force=force)
+    write_clip(clip, demo_scenes(), force=force)
+    result = make_soundtrack(clip, outputs, model=model, soundfont=soundfont, music=MusicOptions(seed=seed), force=force, quiet=quiet)
+    return [clip.absolute(), *result.written]

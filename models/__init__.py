@@ -1,0 +1,1 @@
+"""The shipped model files (weights, card, calibration), installed as the package data of ``cmtlite.models``."""
