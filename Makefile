@@ -9,7 +9,7 @@ APT_PACKAGES := libfluidsynth3 fluidsynth fluid-soundfont-gm
 TRAIN_APT_PACKAGES := mma
 RUN := runs/small
 
-.PHONY: install system-deps train-deps demo test bench report corpus train model clean
+.PHONY: install system-deps train-deps demo test test-fast bench report corpus train model clean
 
 # apt-get install the packages in $(1) that are missing.
 define apt_install
@@ -43,6 +43,10 @@ test: install train-deps
 	$(BIN)/ruff check cmtlite tests benchmarks
 	@$(BIN)/python -m pytest -q; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$code
+
+# The quick inner loop: everything but the tests marked slow (notebook, training, Ray, kill-and-resume, 4K, wheel).
+test-fast: install train-deps
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: install
 	$(BIN)/python benchmarks/analyze.py

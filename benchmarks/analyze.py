@@ -18,8 +18,8 @@ from pathlib import Path
 
 import av
 
+from cmtlite.analysis import analyze_video
 from cmtlite.clips import demo_scenes, write_clip
-from cmtlite.controls import analyze_video
 
 
 def decode_only(path: Path) -> tuple[int, float]:
@@ -35,8 +35,8 @@ def decode_only(path: Path) -> tuple[int, float]:
 def analysis(path: Path) -> tuple[int, float, float]:
     """(frames, seconds, video duration) of a full analysis."""
     start = time.perf_counter()
-    result = analyze_video(path)
-    return result.motion.n_decoded, time.perf_counter() - start, result.duration_s
+    controls = analyze_video(path)
+    return controls.n_frames, time.perf_counter() - start, controls.duration_s
 
 
 def main() -> None:

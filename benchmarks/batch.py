@@ -19,8 +19,9 @@ from pathlib import Path
 
 from cmtlite.batch import find_jobs, run_batch
 from cmtlite.clips import Scene, write_clip
-from cmtlite.constants import MODEL_PATH
+from cmtlite.model import default_model_path
 from cmtlite.render import resolve_soundfont
+from cmtlite.soundtrack import MixOptions
 
 
 def main() -> None:
@@ -28,8 +29,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    mix = {"fade_out_s": 2.0, "loudness_lufs": -16.0}
-    worker_args = {"model_path": MODEL_PATH, "device": "cpu", "soundfont": resolve_soundfont(), "mix": mix}
+    worker_args = {"model_path": default_model_path(), "device": "cpu", "soundfont": resolve_soundfont(), "mix": MixOptions()}
     result = {}
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)

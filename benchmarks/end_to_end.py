@@ -25,12 +25,9 @@ from pathlib import Path
 import av
 
 from cmtlite.clips import demo_scenes, write_clip
-from cmtlite.constants import MODEL_PATH
-from cmtlite.controls import analyze_video
-from cmtlite.generate import compose, master, render_raw, write_soundtrack_midi
-from cmtlite.model import load_model
-from cmtlite.mux import mix, mux, read_audio, video_duration_s
+from cmtlite.model import default_model_path, load_model
 from cmtlite.render import render_midi, resolve_soundfont
+from cmtlite.soundtrack import Outputs, make_soundtrack
 
 
 def timed(fn):  # noqa: ANN001, ANN201
@@ -59,15 +56,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         video = args.video or write_clip(tmp / "clip.mp4", demo_scenes() * 3)
-        duration = video_duration_s(video)
-        model, _ = load_model(MODEL_PATH)
-        controls, analyze_s = timed(lambda: analyze_video(video).to_json())
-        track, generate_s = timed(lambda: compose(model, controls, seed=0))
-        (audio, _), render_s = timed(lambda: master(render_raw(track, soundfont, duration_s=duration, fade_out_s=2.0), -16.0))
-        _, mux_s = timed(lambda: mux(video, mix(audio, read_audio(video), "duck" if controls["has_audio"] else "drop"), tmp / "out.mp4"))
+        model, _ = load_model(default_model_path())
+        midi, stages = tmp / "soundtrack.mid", {}
+        made = make_soundtrack(video, Outputs(video=tmp / "out.mp4", midi=midi), model=model, soundfont=soundfont,
+                               on_stage=lambda name, seconds: stages.update({name: seconds}))
+        duration = made.controls.duration_s
         _, copy_s = timed(lambda: stream_copy(video, tmp / "copy.mp4"))
-        midi = tmp / "soundtrack.mid"
-        write_soundtrack_midi(track, midi)
         cli = shutil.which("fluidsynth")
         command = [cli, "-ni", "-q", "-r", "44100", "-F", str(tmp / "cli.wav"), str(soundfont), str(midi)] if cli else None
         ours_s, cli_s = float("inf"), float("inf") if command else None
@@ -75,20 +69,19 @@ def main() -> None:
             ours_s = min(ours_s, timed(lambda: render_midi(midi, soundfont))[1])
             if command:
                 cli_s = min(cli_s, timed(lambda: subprocess.run(command, check=True, capture_output=True, timeout=600))[1])  # noqa: S603
-    total = analyze_s + generate_s + render_s + mux_s
+    total = sum(stages.values())
     result = {
         "video_s": round(duration, 2),
-        "analyze_s": round(analyze_s, 2),
-        "generate_s": round(generate_s, 2),
-        "render_master_s": round(render_s, 2),
-        "mux_s": round(mux_s, 2),
+        "analyze_s": round(stages["analyze"], 2),
+        "generate_s": round(stages["generate"], 2),
+        "render_master_s": round(stages["render"], 2),
+        "mux_s": round(stages["mux"], 2),
         "total_s": round(total, 2),
         "realtime_factor": round(duration / total, 2),
         "render_in_process_s": round(ours_s, 2),
         "render_fluidsynth_cli_s": round(cli_s, 2) if cli_s else None,
         "render_speed_vs_cli": round(cli_s / ours_s, 2) if cli_s else None,
-        "mux_over_stream_copy": round(mux_s / copy_s, 2),
-        "notes": len(track.score.notes),
+        "mux_over_stream_copy": round(stages["mux"] / copy_s, 2),
     }
     for key, value in result.items():
         print(f"{key:>24}: {value}")

@@ -20,8 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cmtlite.constants import MODEL_PATH
-from cmtlite.model import load_model
+from cmtlite.model import default_model_path, load_model
 from cmtlite.sampler import constant_controls, generate_tokens
 
 BARS_FOR_EVENTS = 200  # more bars than any event count below needs: runs stop at max_tokens
@@ -48,7 +47,7 @@ def best_of(repeats: int, *runs: Callable[[], float], better: Callable[..., floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=MODEL_PATH)
+    parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     model, _ = load_model(args.model)

@@ -23,7 +23,7 @@ from pathlib import Path
 import av
 
 from cmtlite.clips import demo_scenes, write_clip
-from cmtlite.mux import video_duration_s
+from cmtlite.video.decode import probe_video
 
 CHILD = """
 import resource, sys
@@ -69,10 +69,10 @@ def main() -> None:
             out = tmp / "out.mp4"
             peak, seconds = run_cmtlite("generate", clips[10], "-o", out, "-q")
             result |= {"generate_10min_peak_mb": round(peak, 1), "generate_10min_s": round(seconds, 1)}
-            result["output_minus_video_s"] = round(video_duration_s(out) - video_duration_s(clips[10]), 4)
+            result["output_minus_video_s"] = round(probe_video(out).duration_s - probe_video(clips[10]).duration_s, 4)
             with av.open(str(out)) as container:
                 audio = container.streams.audio[0]
-                result["audio_minus_video_s"] = round(float(audio.duration * audio.time_base) - video_duration_s(clips[10]), 4)
+                result["audio_minus_video_s"] = round(float(audio.duration * audio.time_base) - probe_video(clips[10]).duration_s, 4)
             print(f"generate 10 min: peak {peak:.0f} MB, {seconds:.1f} s")
     print(json.dumps(result))
 

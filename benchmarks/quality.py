@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from cmtlite.analysis import analyze_video
 from cmtlite.clips import Scene, demo_scenes, write_clip
-from cmtlite.constants import MODEL_PATH, REPO_ROOT
-from cmtlite.controls import analyze_video
+from cmtlite.constants import REPO_ROOT
 from cmtlite.evaluate import CONTROL_METRICS, MUSIC_METRICS, control_metrics, evaluate_file, mean_metrics, read_notes
-from cmtlite.generate import Soundtrack, compose, write_soundtrack_midi
-from cmtlite.model import load_model
+from cmtlite.model import default_model_path, load_model
 from cmtlite.plots import plot_soundtrack
 from cmtlite.sampler import FREE, Controls, generate_tokens
+from cmtlite.soundtrack import MusicOptions, Soundtrack, compose, write_soundtrack_midi
 from cmtlite.tokens.codec import decode
 
 SHARED = REPO_ROOT.parent / "shared"
@@ -66,21 +66,21 @@ def procedural_clips(folder: Path) -> list[Path]:
     return [write_clip(folder / "procedural-demo.mp4", demo_scenes()), write_clip(folder / "procedural-calm.mp4", calm)]
 
 
-def soundtrack(model, video: Path, folder: Path, **options) -> tuple[dict, Path, object]:  # noqa: ANN001, ANN003
-    controls = analyze_video(video).to_json()
-    track = compose(model, controls, seed=0, **options)
+def soundtrack(model, video: Path, folder: Path, **options) -> tuple[object, Path, object]:  # noqa: ANN001, ANN003
+    controls = analyze_video(video)
+    track = compose(model, controls, MusicOptions(seed=0, **options))
     midi = folder / f"{video.stem}{'-' + '-'.join(f'{k}{v}' for k, v in options.items()) if options else ''}.mid"
     write_soundtrack_midi(track, midi)
     return controls, midi, track
 
 
-def uniform_run(model, controls: dict, folder: Path, stem: str) -> Path:  # noqa: ANN001
+def uniform_run(model, controls, folder: Path, stem: str) -> Path:  # noqa: ANN001
     """The same video's music with its controls off: one mean density for every bar and no forced beats."""
-    n_bars = controls["n_bars"]
-    mean_density = round(float(np.mean([b["density"] for b in controls["bars"]])))
+    n_bars = controls.n_bars
+    mean_density = round(float(np.mean(controls.bar_density())))
     sampler_controls = Controls(n_bars, np.full(n_bars, mean_density), np.full(4 * n_bars, FREE))
-    score = decode(generate_tokens(model, sampler_controls, seed=0), tempo_bpm=controls["tempo_bpm"])
-    track = Soundtrack(tokens=np.zeros((0, 8)), score=score, shift_s=controls["grid_start_s"], duration_s=controls["duration_s"])
+    score = decode(generate_tokens(model, sampler_controls, seed=0), tempo_bpm=controls.tempo_bpm)
+    track = Soundtrack(tokens=np.zeros((0, 8)), score=score, shift_s=controls.grid_start_s, duration_s=controls.duration_s)
     path = folder / f"{stem}-controls-off.mid"
     write_soundtrack_midi(track, path)
     return path
@@ -93,7 +93,7 @@ def main() -> None:  # noqa: PLR0915
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    model, metadata = load_model(MODEL_PATH)
+    model, metadata = load_model(default_model_path())
     reference = reference_metrics(args.limit)
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -103,8 +103,8 @@ def main() -> None:  # noqa: PLR0915
             t0 = time.perf_counter()
             controls, midi, track = soundtrack(model, video, tmp)
             result = evaluate_file(midi, controls)
-            clips.append({"clip": video.name, "seconds": round(time.perf_counter() - t0, 1), "duration_s": controls["duration_s"],
-                          "bars": controls["n_bars"], **result})
+            clips.append({"clip": video.name, "seconds": round(time.perf_counter() - t0, 1), "duration_s": controls.duration_s,
+                          "bars": controls.n_bars, **result})
             print(video.name, {k: fmt(result[k]) for k in (*MUSIC_METRICS, *CONTROL_METRICS)})
             if video.name in {"big-buck-bunny-480p-30s.mp4", "procedural-demo.mp4"}:
                 plot_soundtrack(controls, track.notes_s(), args.out / f"{video.stem}.png", force=True)
@@ -113,8 +113,8 @@ def main() -> None:  # noqa: PLR0915
         for shift in range(-3, 4):
             controls, midi, _ = soundtrack(model, sweep_clip, tmp, density_shift=shift)
             notes = read_notes(midi)
-            sweep.append({"density_shift": shift, "notes_per_bar": len(notes.pitch) / controls["n_bars"],
-                          "onsets_per_bar": len(np.unique(notes.onset_ticks)) / controls["n_bars"],
+            sweep.append({"density_shift": shift, "notes_per_bar": len(notes.pitch) / controls.n_bars,
+                          "onsets_per_bar": len(np.unique(notes.onset_ticks)) / controls.n_bars,
                           **control_metrics(notes, controls)})
         controls, on_midi, _ = soundtrack(model, sweep_clip, tmp)
         on_off = {"on": control_metrics(read_notes(on_midi), controls),

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from cmtlite import __version__
-from cmtlite.constants import FADE_OUT_RANGE_S, LOUDNESS_RANGE_LUFS, SHIFT_RANGE, USER_TEMPO_RANGE_BPM
+from cmtlite.constants import FADE_OUT_RANGE_S, LOUDNESS_RANGE_LUFS, MUX_SUFFIXES, SHIFT_RANGE, USER_TEMPO_RANGE_BPM
 from cmtlite.errors import CmtliteError
 from cmtlite.tokens.vocab import FAMILIES as FAMILY_NAMES
 from cmtlite.tokens.vocab import MAX_DENSITY, STRENGTH_CAP
@@ -58,7 +58,7 @@ def within(low: float, high: float) -> Callable[[click.Context, click.Parameter,
 
     def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:  # noqa: ANN401
         if value is not None and not low <= value <= high:
-            msg = f"must be in {low:g}..{high:g} (got {value:g})"
+            msg = f"must be between {low:g} and {high:g} (got {value:g})"
             raise click.BadParameter(msg, ctx=ctx, param=param)
         return value
 
@@ -68,6 +68,13 @@ def within(low: float, high: float) -> Callable[[click.Context, click.Parameter,
 def _positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:  # noqa: ANN401
     if value is not None and not (math.isfinite(value) and value > 0):
         msg = f"must be > 0 (got {value})"
+        raise click.BadParameter(msg, ctx=ctx, param=param)
+    return value
+
+
+def _video_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and value.suffix.lower() not in MUX_SUFFIXES:
+        msg = f"{value}: the output video must end in {', '.join(MUX_SUFFIXES)}"
         raise click.BadParameter(msg, ctx=ctx, param=param)
     return value
 
@@ -196,7 +203,7 @@ def demo(output_dir: Path, seed: int, device: str, force: bool, quiet: bool) -> 
 
 @cli.command()
 @click.argument("input_path", type=PATH)
-@click.option("-o", "--output", "output", type=PATH, help="Video with the soundtrack (.mp4, .mov, .mkv).")
+@click.option("-o", "--output", "output", type=PATH, callback=_video_path, help="Video with the soundtrack (.mp4, .mov, .mkv).")
 @click.option("--midi", type=PATH, help="Also write the soundtrack's MIDI.")
 @click.option("--wav", type=PATH, help="Also write the soundtrack's audio (44.1 kHz stereo WAV).")
 @click.option("--stems", type=PATH, help="Also write one WAV per instrument into this folder.")
@@ -245,7 +252,7 @@ def render(midi: Path, output: Path, soundfont: Path | None, loudness_lufs: floa
 @cli.command("mux")
 @click.argument("video", type=PATH)
 @click.argument("audio", type=PATH)
-@click.option("-o", "--output", "output", type=PATH, required=True, help="Video to write (.mp4, .mov, .mkv).")
+@click.option("-o", "--output", "output", type=PATH, required=True, callback=_video_path, help="Video to write (.mp4, .mov, .mkv).")
 @original_audio_option
 @click.option("--fade-out", "fade_out_s", type=float, default=0.0, show_default=True, callback=within(*FADE_OUT_RANGE_S),
               help="Fade-out at the end, in seconds.")

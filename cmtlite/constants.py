@@ -21,6 +21,8 @@ SHIFT_RANGE = (-16, 16)  # density / strength shifts: the codec's scales are 0..
 FADE_OUT_RANGE_S = (0.0, 60.0)
 LOUDNESS_RANGE_LUFS = (-70.0, -1.0)
 
+MUX_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")  # containers the muxed video may have (AAC audio)
+
 # Video analysis.
 ANALYSIS_LONG_SIDE_PX = 256  # optical flow runs on frames scaled so the long side is this
 THUMB_SIZE_PX = (64, 36)  # (width, height) of the thumbnails compared for scene cuts

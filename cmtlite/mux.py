@@ -14,6 +14,7 @@ import av
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
+from cmtlite.constants import MUX_SUFFIXES
 from cmtlite.errors import ConfigError, VideoReadError
 from cmtlite.outputs import atomic_output, check_outputs
 from cmtlite.render import SAMPLE_RATE, TRUE_PEAK_DBTP, fit_length, limit
@@ -78,9 +79,6 @@ def mix(music: np.ndarray, original: np.ndarray | None, mode: str, *, sample_rat
     base[: min(len(music), len(original))] = original[: len(music)]
     gain = duck_gain(base, sample_rate=sample_rate)[:, None] if mode == "duck" else 1.0
     return limit(base + music * gain, TRUE_PEAK_DBTP, sample_rate=sample_rate)
-
-
-MUX_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
 
 
 def mux(

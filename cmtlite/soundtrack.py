@@ -30,11 +30,11 @@ import numpy as np
 
 from cmtlite.analysis import analyze_video
 from cmtlite.clips import demo_scenes, write_clip
-from cmtlite.constants import BEATS_PER_BAR, FADE_OUT_RANGE_S, LOUDNESS_RANGE_LUFS, SHIFT_RANGE
+from cmtlite.constants import BEATS_PER_BAR, FADE_OUT_RANGE_S, LOUDNESS_RANGE_LUFS, MUX_SUFFIXES, SHIFT_RANGE
 from cmtlite.controls import VideoControls, read_controls, write_controls
 from cmtlite.errors import ConfigError, OutputError
 from cmtlite.model import CPTransformer
-from cmtlite.mux import MUX_SUFFIXES, check_original_audio, mux
+from cmtlite.mux import check_original_audio, mux
 from cmtlite.outputs import atomic_output, check_outputs
 from cmtlite.plots import plot_soundtrack
 from cmtlite.render import fit_length, master, render_midi, write_wav

@@ -1,13 +1,25 @@
-"""Shared fixtures: small procedural clips with known rhythm, written once per session."""
+"""Shared fixtures and helpers: procedural clips with known rhythm, a tiny model, the CLI runner, broken inputs."""
 
 from __future__ import annotations
 
+import shutil
+from fractions import Fraction
 from pathlib import Path
 
+import av
+import miditoolkit
 import numpy as np
 import pytest
+import torch
+from click.testing import CliRunner
 
+from cmtlite.cli import cli
 from cmtlite.clips import Scene, write_clip, write_frames
+from cmtlite.model import CONFIGS, CPTransformer, save_model
+from cmtlite.mux import mux
+from cmtlite.render import SAMPLE_RATE, _bundled_soundfont
+from cmtlite.tokens.codec import make_score
+from cmtlite.video.decode import probe_video
 
 SMALL = (320, 180)
 SHARED_DIR = Path(__file__).resolve().parent.parent.parent / "shared"
@@ -57,10 +69,145 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A prepared corpus of 12 random eight-bar pieces (plain MIDI, no arranging)."""
     from cmtlite.tokens.corpus import prepare_corpus
     from cmtlite.tokens.midi import write_midi
-    from tests.tokens.test_corpus import random_score
 
     root = tmp_path_factory.mktemp("tiny_corpus")
     for i in range(12):
         write_midi(random_score(i), root / f"piece{i}.mid")
     prepare_corpus([root], root / "corpus", arrange="none", val_fraction=0.2, workers=1, quiet=True)
     return root / "corpus"
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_bad_input(result, *words):
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0]
+
+
+def _audio_only(path):
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        samples = (0.1 * np.sin(np.arange(44100) / 10)).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(np.repeat(samples, 2, axis=0).reshape(1, -1), format="flt", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = 44100, 0, Fraction(1, 44100)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def bad_video(kind: str, path: Path, clip: Path) -> Path:
+    """A broken input of ``kind`` at ``path`` (an audio-only file gets the .m4a suffix); returns its path."""
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("this is a text file renamed to mp4\n")
+    elif kind == "truncated":
+        data = clip.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "audio_only":
+        path = path.with_suffix(".m4a")
+        _audio_only(path)
+    return path
+
+
+SMALL_SOUNDFONT = _bundled_soundfont()
+needs_soundfont = pytest.mark.skipif(SMALL_SOUNDFONT is None, reason="pretty_midi's TimGM6mb.sf2 is missing")
+
+
+@pytest.fixture(scope="session")
+def model():
+    torch.manual_seed(0)
+    return CPTransformer(CONFIGS["tiny"]).eval()  # untrained: the grammar alone must hold
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory, model):
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_model(model, path)
+    return path
+
+
+def tone(duration_s: float, hz: float, level: float) -> np.ndarray:
+    t = np.arange(round(duration_s * SAMPLE_RATE)) / SAMPLE_RATE
+    wave = (level * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    return np.stack([wave, wave], axis=1)
+
+
+@pytest.fixture(scope="session")
+def sound_clip(bounce_clip, clip_dir):
+    """The bounce clip with a 220 Hz tone as its own audio for its first half, silence after."""
+    duration = probe_video(bounce_clip).duration_s
+    audio = tone(duration, 220, 0.3)
+    audio[len(audio) // 2 :] = 0
+    path = clip_dir / "bounce_sound.mp4"
+    mux(bounce_clip, audio, path, force=True)
+    return path
+
+
+def packets(path):
+    with av.open(str(path)) as container:
+        return [(bytes(p), p.pts, p.dts) for p in container.demux(container.streams.video[0]) if p.dts is not None]
+
+
+def audio_duration_s(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        return float(stream.duration * stream.time_base)
+
+
+needs_mma = pytest.mark.skipif(shutil.which("mma") is None, reason="mma is not installed")
+
+BEAT_S = 60 / 90
+OFFSET_S = 0.3
+PROGRESSION = ["C:maj", "A:min7", "F:maj/3", "G:sus4(b7)"]
+
+
+def write_song(folder: Path) -> Path:
+    """A POP909-like song at 90 BPM whose beats start 0.3 s in: melody on every beat, chords every bar."""
+    folder.mkdir(parents=True, exist_ok=True)
+    midi = miditoolkit.MidiFile(ticks_per_beat=480)
+    midi.tempo_changes = [miditoolkit.TempoChange(90.0, 0)]
+    melody = miditoolkit.Instrument(0, name="MELODY")
+    piano = miditoolkit.Instrument(0, name="PIANO")
+    bridge = miditoolkit.Instrument(0, name="BRIDGE")
+    tick_of = lambda s: round(s / BEAT_S * 480)  # noqa: E731
+    lines = []
+    for bar in range(8):
+        start = OFFSET_S + 4 * bar * BEAT_S
+        lines.append(f"{start:.6f}\t{start + 4 * BEAT_S:.6f}\t{PROGRESSION[bar % 4]}")
+        for beat in range(4):
+            t = start + beat * BEAT_S
+            melody.notes.append(miditoolkit.Note(80, 72 + beat, tick_of(t), tick_of(t + BEAT_S / 2)))
+            bridge.notes.append(miditoolkit.Note(80, 90, tick_of(t), tick_of(t + BEAT_S / 2)))
+        piano.notes.append(miditoolkit.Note(70, 48, tick_of(start), tick_of(start + 2 * BEAT_S)))
+    midi.instruments = [melody, bridge, piano]
+    midi.dump(str(folder / "song.mid"))
+    (folder / "chord_midi.txt").write_text("\n".join(["0.000000\t0.300000\tN", *lines]) + "\n")
+    return folder / "song.mid"
+
+
+EDGE_NOTES = [
+    [0, 36, 0, 1],  # drums on the first tick
+    [1, 0, 0, 16],  # pitch 0
+    [1, 127, 0, 16],  # pitch 127, a chord across families on tick 0
+    [3, 40, 0, 8],
+    [4, 60, 63, 64],  # the last tick of bar 3, longest duration
+    [2, 64, 20, 4],
+    [2, 64, 22, 4],  # overlapping same-pitch notes
+]
+
+
+def random_score(seed: int, n_bars: int = 8):
+    rng = np.random.default_rng(seed)
+    n = 20 * n_bars
+    notes = np.stack([rng.integers(0, 5, n), rng.integers(30, 90, n), rng.integers(0, 16 * n_bars, n), rng.integers(1, 9, n)], axis=1)
+    return make_score(notes, tempo_bpm=100 + seed)[0]

@@ -13,9 +13,7 @@ import pytest
 
 from cmtlite.batch import find_jobs, path_seed
 from cmtlite.clips import Scene, write_clip
-from tests.test_cli import assert_bad_input, run
-from tests.test_render import SMALL_SOUNDFONT, needs_soundfont
-from tests.test_sampler import model, model_file  # noqa: F401 - fixtures
+from tests.conftest import SMALL_SOUNDFONT, assert_bad_input, needs_soundfont, run
 
 pytestmark = needs_soundfont
 
@@ -68,6 +66,7 @@ def test_manifest_options_override(library, tmp_path):
     assert_bad_input(run("batch", library / "bad.jsonl", "-o", tmp_path / "o", "-q"), "no 'path'")
 
 
+@pytest.mark.slow
 def test_killed_batch_resumes_without_partial_files(library, tmp_path, model_file):  # noqa: F811
     (library / "broken.mp4").unlink()
     for i in range(3):
@@ -100,6 +99,7 @@ def test_bad_arguments(library, tmp_path, model_file):  # noqa: F811
 
 
 @pytest.mark.skipif(os.environ.get("CMTLITE_SKIP_RAY") == "1", reason="CMTLITE_SKIP_RAY=1")
+@pytest.mark.slow
 def test_ray_local_batch(library, tmp_path, model_file):  # noqa: F811
     pytest.importorskip("ray")
     out = tmp_path / "out"

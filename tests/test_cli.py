@@ -3,28 +3,10 @@
 from __future__ import annotations
 
 import json
-from fractions import Fraction
-from pathlib import Path
 
-import av
-import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from cmtlite.cli import cli
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def assert_bad_input(result, *words):
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    assert "Traceback" not in result.output
-    for word in words:
-        assert word in lines[0]
+from tests.conftest import assert_bad_input, bad_video, run
 
 
 def test_analyze_writes_json_and_plot(bounce_clip, tmp_path):
@@ -43,35 +25,6 @@ def test_existing_output_is_refused_and_unchanged(bounce_clip, tmp_path):
     assert out.read_text() == "keep me"
     assert run("analyze", bounce_clip, "-o", out, "-q", "--force").exit_code == 0
     assert json.loads(out.read_text())["tempo_bpm"] > 0
-
-
-def _audio_only(path):
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=44100)
-        samples = (0.1 * np.sin(np.arange(44100) / 10)).astype(np.float32)[None, :]
-        frame = av.AudioFrame.from_ndarray(np.repeat(samples, 2, axis=0).reshape(1, -1), format="flt", layout="stereo")
-        frame.sample_rate, frame.pts, frame.time_base = 44100, 0, Fraction(1, 44100)
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-
-
-def bad_video(kind: str, path: Path, clip: Path) -> Path:
-    """A broken input of ``kind`` at ``path`` (an audio-only file gets the .m4a suffix); returns its path."""
-    if kind == "directory":
-        path.mkdir()
-    elif kind == "empty":
-        path.write_bytes(b"")
-    elif kind == "text":
-        path.write_text("this is a text file renamed to mp4\n")
-    elif kind == "truncated":
-        data = clip.read_bytes()
-        path.write_bytes(data[: len(data) // 2])
-    elif kind == "audio_only":
-        path = path.with_suffix(".m4a")
-        _audio_only(path)
-    return path
 
 
 @pytest.mark.parametrize(

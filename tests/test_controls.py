@@ -1,4 +1,4 @@
-"""Grid fitting, calibration and the controls of whole videos."""
+"""The controls contract: VideoControls round trips through controls.json, and every bad value is named."""
 
 from __future__ import annotations
 
@@ -7,154 +7,124 @@ import json
 import numpy as np
 import pytest
 
-from cmtlite.controls import Calibration, analyze_video, fit_grid, load_calibration
+from cmtlite.calibration import load_calibration
+from cmtlite.controls import Bar, Beat, VideoControls, VisualBeat, read_controls, write_controls
 from cmtlite.errors import ConfigError
-from cmtlite.video.rhythm import VisualBeats
 
 
-def _beats(times):
-    times = np.asarray(times, float)
-    return VisualBeats(times_s=times, strengths=np.ones(len(times)), is_cut=np.zeros(len(times), bool))
+def minimal(n_bars: int = 2, **extra) -> dict:
+    """A hand-written controls.json: only the required keys."""
+    return {
+        "tempo_bpm": 120.0,
+        "duration_s": 4.0,
+        "grid_start_s": -0.25,
+        "n_bars": n_bars,
+        "bars": [{"start_s": -0.25 + 2 * b, "density": 4} for b in range(n_bars)],
+        "beats": [{"time_s": -0.25 + 0.5 * k, "strength_level": k % 3} for k in range(4 * n_bars)],
+        **extra,
+    }
 
 
-def test_grid_phase_puts_beats_on_visual_beats():
-    beats = _beats(0.35 + 0.6 * np.arange(20))
-    grid = fit_grid(beats, tempo_bpm=100.0, duration_s=12.5, refine=False)
-    assert grid.tempo_bpm == pytest.approx(100.0)
-    assert grid.start_s <= 0.0 < grid.start_s + 2.4
-    offsets = (beats.times_s - grid.start_s) / grid.beat_s
-    assert np.abs(offsets - np.rint(offsets)).max() * grid.beat_s < 0.01
-    assert grid.bar_times_s()[-1] + 2.4 >= 12.5
+@pytest.fixture(scope="module")
+def analyzed(bounce_clip):
+    from cmtlite.analysis import analyze_video
+
+    return analyze_video(bounce_clip)
 
 
-def test_grid_refines_a_slightly_wrong_tempo():
-    beats = _beats(0.1 + (60 / 102) * np.arange(40))
-    grid = fit_grid(beats, tempo_bpm=100.0, duration_s=24.0, refine=True)
-    assert grid.tempo_bpm == pytest.approx(102.0, abs=0.2)
+def test_analysis_round_trips_through_json(analyzed, tmp_path):
+    path = write_controls(analyzed, tmp_path / "controls.json", force=False)
+    again = read_controls(path)
+    assert again.to_json() == analyzed.to_json()
+    assert json.loads(path.read_text()) == analyzed.to_json()
+    np.testing.assert_array_equal(again.bar_density(), analyzed.bar_density())
+    assert again.calibration == analyzed.calibration  # the calibration travels with the controls
 
 
-def test_downbeat_follows_the_strong_beats():
-    times = 0.6 * np.arange(32)
-    strengths = np.where(np.arange(32) % 4 == 1, 1.0, 0.2)
-    beats = VisualBeats(times_s=times, strengths=strengths, is_cut=np.zeros(32, bool))
-    grid = fit_grid(beats, tempo_bpm=100.0, duration_s=19.2, refine=False)
-    assert (0.6 - grid.start_s) / 2.4 == pytest.approx(round((0.6 - grid.start_s) / 2.4), abs=1e-6)
+def test_the_calibration_travels_in_the_file(analyzed):
+    doc = analyzed.to_json()
+    assert set(doc["calibration"]) >= {"version", "source", "probabilities", "strength_quantiles"}
+    custom = {**doc["calibration"], "strength_quantiles": [1.0] * len(doc["calibration"]["probabilities"])}
+    assert VideoControls.from_json({**doc, "calibration": custom}).calibration.strongest_level() == 1
+    old_style = {"version": doc["calibration"]["version"], "source": "older file"}
+    assert VideoControls.from_json({**doc, "calibration": old_style}).calibration == load_calibration()
 
 
-def test_calibration_maps_monotonically():
-    cal = load_calibration()
-    speeds = np.linspace(0, 1, 50)
-    assert np.all(np.diff(cal.speed_to_density(speeds)) >= 0)
-    assert cal.speed_to_density(np.array([0.0, 10.0])).tolist()[1] <= 16
-    levels = cal.strength_to_level(np.linspace(0, 1, 20))
-    assert np.all(np.diff(levels) >= 0) and levels.min() >= 1
+def test_a_hand_written_minimal_file_is_accepted():
+    controls = VideoControls.from_json(minimal())
+    assert controls.n_bars == 2 and controls.visual_beats == () and controls.frame_motion is None
+    assert controls.beat_strength_level().tolist() == [0, 1, 2, 0, 1, 2, 0, 1]
+    assert controls.bar_s == pytest.approx(2.0)
+    doc = controls.to_json()
+    assert "video_path" not in doc and "frame_motion" not in doc  # optional keys that are absent stay absent
+    assert VideoControls.from_json(doc).to_json() == doc
 
 
-def test_bad_calibration_is_a_config_error(tmp_path):
-    path = tmp_path / "cal.json"
-    path.write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "source": "x",
-                "probabilities": [0, 1],
-                "speed_quantiles": [1, 0],
-                "density_quantiles": [0, 16],
-                "strength_quantiles": [1, 9],
-            }
-        )
-    )
-    with pytest.raises(ConfigError, match="non-decreasing"):
-        load_calibration(path)
-    with pytest.raises(ConfigError):
-        Calibration(1, "x", (0.0,), (0.0,), (0.0,), (0.0,))
+def test_values_are_rounded_as_the_file_stores_them():
+    doc = VideoControls.from_json(minimal(tempo_bpm=120.123456789)).to_json()
+    assert doc["tempo_bpm"] == 120.123
 
 
-def test_faster_motion_gives_higher_density(slow_fast_clip):
-    result = analyze_video(slow_fast_clip)
-    bars = result.grid.bar_times_s()
-    slow = result.bar_density[(bars >= 0) & (bars + result.grid.beat_s * 4 <= 6.0)]
-    fast = result.bar_density[bars >= 6.0]
-    assert len(slow) and len(fast)
-    assert fast.min() > slow.max()
+def test_records_build_in_code():
+    bars = tuple(Bar(index=b, start_s=2.0 * b, density=b) for b in range(2))
+    beats = tuple(Beat(time_s=0.5 * k, strength_level=0) for k in range(8))
+    controls = VideoControls(tempo_bpm=120.0, duration_s=4.0, grid_start_s=0.0, n_bars=2, bars=bars, beats=beats,
+                             visual_beats=(VisualBeat(time_s=1.0, strength=0.5),))
+    assert controls.visual_beat_time_s().tolist() == [1.0]
+    with pytest.raises(ConfigError, match="need 3 bars"):
+        VideoControls(tempo_bpm=120.0, duration_s=4.0, grid_start_s=0.0, n_bars=3, bars=bars, beats=beats)
 
 
-def test_static_video_falls_back_to_default_tempo(static_clip):
-    result = analyze_video(static_clip)
-    doc = result.to_json()
-    assert doc["tempo_source"] == "default"
-    assert doc["tempo_bpm"] == 100.0
-    assert doc["visual_beats"] == [] and doc["scene_cuts_s"] == []
-    assert any("default" in w for w in doc["warnings"])
-    assert all(b["strength_level"] == 0 for b in doc["beats"])
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda c: c.pop("bars"), ["missing keys", "bars"]),
+        (lambda c: c.pop("tempo_bpm") and c.pop("n_bars"), ["missing keys", "n_bars", "tempo_bpm"]),
+        (lambda c: c.update(tempo_bpm="fast"), ["tempo_bpm", "'fast'"]),
+        (lambda c: c.update(tempo_bpm=400), ["tempo_bpm", "30, 300"]),
+        (lambda c: c.update(tempo_bpm=True), ["tempo_bpm"]),
+        (lambda c: c.update(duration_s=float("nan")), ["duration_s"]),
+        (lambda c: c.update(duration_s=-3), ["duration_s"]),
+        (lambda c: c.update(grid_start_s=0.5), ["grid_start_s"]),
+        (lambda c: c.update(n_bars=0), ["n_bars"]),
+        (lambda c: c.update(n_bars=2.0), ["n_bars", "integer"]),
+        (lambda c: c.update(bars="many"), ["bars", "a list"]),
+        (lambda c: c["bars"].__setitem__(1, 7), ["bars[1]", "object"]),
+        (lambda c: c["bars"][0].update(density=-1), ["bars[0].density"]),
+        (lambda c: c["bars"][0].update(density=17), ["bars[0].density"]),
+        (lambda c: c["bars"][1].pop("start_s"), ["missing keys", "start_s", "bars[1]"]),
+        (lambda c: c["beats"].pop(), ["beats", "need 2 bars and 8 beats"]),
+        (lambda c: c["beats"][3].update(strength_level=1.5), ["beats[3].strength_level"]),
+        (lambda c: c["beats"][3].update(time_s=float("inf")), ["beats[3].time_s"]),
+        (lambda c: c.update(visual_beats=[{"time_s": 1.0, "strength": 7}]), ["visual_beats[0].strength"]),
+        (lambda c: c.update(visual_beats=[{"time_s": 1.0, "strength": 0.5, "is_cut": "yes"}]), ["visual_beats[0].is_cut"]),
+        (lambda c: c.update(scene_cuts_s=[1.0, None]), ["scene_cuts_s[1]"]),
+        (lambda c: c.update(ticks_per_beat=8), ["ticks_per_beat"]),
+        (lambda c: c.update(frame_motion={"times_s": [0.0], "speed": [0.0]}), ["missing keys", "saliency"]),
+        (lambda c: c.update(frame_motion={"times_s": [0.0], "speed": [], "saliency": [0.0]}), ["one length"]),
+        (lambda c: c.update(frame_motion={"times_s": ["0"], "speed": [0.0], "saliency": [0.0]}), ["frame_motion.times_s"]),
+        (lambda c: c.update(calibration=[1, 2]), ["calibration"]),
+        (lambda c: c.update(calibration={"probabilities": [0, 1]}), ["calibration", "KeyError"]),
+        (lambda c: c.update(warnings="none"), ["warnings"]),
+        (lambda c: c.update(has_audio=1), ["has_audio"]),
+    ],
+)
+def test_every_bad_value_is_named(edit, words, tmp_path):
+    doc = minimal()
+    edit(doc)
+    path = tmp_path / "controls.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError) as err:
+        read_controls(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: bad controls.json: ")
+    for word in words:
+        assert word in message
 
 
-def test_user_tempo_is_kept_exactly(bounce_clip):
-    assert analyze_video(bounce_clip, tempo_bpm=87.5).grid.tempo_bpm == 87.5
-
-
-def test_json_contract(bounce_clip):
-    doc = json.loads(json.dumps(analyze_video(bounce_clip).to_json()))
-    for key in (
-        "duration_s",
-        "fps",
-        "width",
-        "height",
-        "n_frames",
-        "tempo_bpm",
-        "ticks_per_beat",
-        "beats_per_bar",
-        "n_bars",
-        "visual_beats",
-        "scene_cuts_s",
-        "bars",
-        "beats",
-        "frame_motion",
-    ):
-        assert key in doc
-    assert doc["ticks_per_beat"] == 4 and doc["beats_per_bar"] == 4
-    assert doc["tempo_source"] == "analysis" and abs(doc["tempo_bpm"] - 100) <= 2
-    assert doc["n_frames"] == 324 and doc["duration_s"] == pytest.approx(10.8, abs=0.05)
-    times = [b["time_s"] for b in doc["visual_beats"]]
-    assert times == sorted(times) and all(0 <= b["strength"] <= 1 for b in doc["visual_beats"])
-    assert len(doc["bars"]) == doc["n_bars"] and len(doc["beats"]) == 4 * doc["n_bars"]
-    assert doc["bars"][0]["start_s"] <= 0 and doc["bars"][-1]["start_s"] + 4 * 60 / doc["tempo_bpm"] >= doc["duration_s"]
-    assert {"index", "start_s", "motion_speed", "density"} <= set(doc["bars"][0])
-    assert {"index", "time_s", "strength_level"} <= set(doc["beats"][0])
-    assert all(0 <= b["density"] <= 16 for b in doc["bars"])
-    motion = doc["frame_motion"]
-    assert len(motion["times_s"]) == len(motion["speed"]) == len(motion["saliency"]) > 0
-    # grid beats land on the visual beats: every impact is within 70 ms of a grid beat
-    grid = np.array([b["time_s"] for b in doc["beats"]])
-    assert all(np.abs(grid - t).min() <= 0.07 for t in times)
-
-
-@pytest.mark.shared
-def test_big_buck_bunny_cuts(shared_videos):
-    result = analyze_video(shared_videos / "big-buck-bunny-480p-30s.mp4")
-    cuts = result.motion.times_s[result.cut_frames]
-    for expected in (11.9, 15.8, 23.0):  # listed in ../shared/videos/SOURCES.md
-        assert np.abs(cuts - expected).min() <= 0.1
-    assert len(cuts) <= 5
-
-
-def test_histogram_quantiles():
-    from cmtlite.controls import histogram_quantiles
-
-    assert histogram_quantiles(np.array([0, 2, 0, 2]), (0.0, 0.25, 0.5, 0.51, 1.0)) == (1.0, 1.0, 1.0, 3.0, 3.0)
-
-
-def test_calibrate_from_a_prepared_corpus(tiny_corpus, tmp_path):
-    from tests.test_cli import assert_bad_input, run
-
-    out = tmp_path / "calibration.json"
-    result = run("calibrate", tiny_corpus, "-o", out)
-    assert result.exit_code == 0, result.output
-    calibration = load_calibration(out)
-    meta = json.loads((tiny_corpus / "meta.json").read_text())
-    densities = np.nonzero(meta["statistics"]["bar_density_histogram"])[0]
-    assert calibration.density_quantiles[0] == densities[densities > 0].min()
-    assert calibration.density_quantiles[-1] == densities.max()
-    assert calibration.speed_quantiles == load_calibration().speed_quantiles
-    assert_bad_input(run("calibrate", tmp_path, "-o", tmp_path / "x.json"), "not a prepared corpus")
-    assert_bad_input(run("calibrate", tiny_corpus, "-o", out), "exists")
+@pytest.mark.parametrize("text", ["", "[1, 2]", "{", "null", "\"controls\""])
+def test_not_a_controls_object(text, tmp_path):
+    path = tmp_path / "controls.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="controls.json"):
+        read_controls(path)

@@ -8,9 +8,9 @@ import math
 import miditoolkit
 import pytest
 
+from cmtlite.controls import VideoControls
 from cmtlite.evaluate import control_metrics, music_metrics, read_notes
-from tests.conftest import SHARED_DIR
-from tests.test_cli import assert_bad_input, run
+from tests.conftest import SHARED_DIR, assert_bad_input, run
 
 TPB = 480
 
@@ -66,26 +66,28 @@ def test_empty_beats_and_drums(tmp_path):
     assert one_bar["GPS"] is None and one_bar["IOI"] is None
 
 
-def controls_for(densities, levels, beats):
+def controls_for(densities, levels, beats, duration_s=100.0):
     bar_s = 2.0  # 120 BPM
-    return {
+    return VideoControls.from_json({
         "tempo_bpm": 120.0,
+        "duration_s": duration_s,
+        "n_bars": len(densities),
         "grid_start_s": 0.0,
         "bars": [{"index": i, "start_s": i * bar_s, "density": d} for i, d in enumerate(densities)],
         "beats": [{"index": k, "time_s": k * 0.5, "strength_level": s} for k, s in enumerate(levels)],
         "visual_beats": [{"time_s": t, "strength": s} for t, s in beats],
-    }
+    })
 
 
 def test_control_metrics(tmp_path):
     notes = [(60, 0, 1), (64, 0, 1), (67, 1, 2)] + [(60 + i, 4 + i / 4, 4 + i / 4 + 0.25) for i in range(8)]
     path = write(tmp_path / "x.mid", notes)
-    controls = controls_for([2, 8], [2, 0, 0, 0, 1, 0, 0, 0], [(0.0, 0.9), (2.0, 0.6), (1.75, 0.2), (3.9, 0.8)])
-    m = control_metrics(read_notes(path), controls)
+    args = ([2, 8], [2, 0, 0, 0, 1, 0, 0, 0], [(0.0, 0.9), (2.0, 0.6), (1.75, 0.2), (3.9, 0.8)])
+    m = control_metrics(read_notes(path), controls_for(*args))
     assert m["density_spearman"] == pytest.approx(1.0) and m["density_mae"] == 0.0
     assert m["strength_mae"] == 0.0  # two notes on beat 0, one on beat 4
     assert m["beat_hit_rate"] == pytest.approx(2 / 3)  # 0.0 and 2.0 hit; 3.9 has no onset within 70 ms; 0.2 strength ignored
-    cut = control_metrics(read_notes(path), controls | {"duration_s": 3.0})  # the video ends inside bar 1
+    cut = control_metrics(read_notes(path), controls_for(*args, duration_s=3.0))  # the video ends inside bar 1
     assert cut["density_mae"] == 0.0 and cut["density_spearman"] is None  # only bar 0 is measured
 
 

@@ -15,9 +15,7 @@ import numpy as np
 import pytest
 
 from cmtlite.clips import Scene, scene_frames, write_clip, write_frames
-from tests.test_cli import assert_bad_input, bad_video, run
-from tests.test_render import SMALL_SOUNDFONT, needs_soundfont
-from tests.test_sampler import model, model_file  # noqa: F401 - fixtures
+from tests.conftest import SMALL_SOUNDFONT, assert_bad_input, bad_video, needs_soundfont, run
 
 pytestmark = needs_soundfont
 
@@ -59,10 +57,10 @@ def test_tiny_videos_are_odd_but_valid(scenes, fps, name, tmp_path, model_file):
     video = write_clip(tmp_path / f"{name}.mp4", scenes, size=(160, 96), fps=fps)
     result = run(*generate_args(video, tmp_path, model_file), "--midi", tmp_path / "out.mid")
     assert result.exit_code == 0, result.output
-    from cmtlite.mux import video_duration_s
-    from tests.test_mux import audio_duration_s
+    from cmtlite.video.decode import probe_video
+    from tests.conftest import audio_duration_s
 
-    assert abs(audio_duration_s(tmp_path / "out.mp4") - video_duration_s(video)) <= 1024 / 44100
+    assert abs(audio_duration_s(tmp_path / "out.mp4") - probe_video(video).duration_s) <= 1024 / 44100
 
 
 def test_odd_size_rotated_and_vfr_videos(tmp_path, model_file):  # noqa: F811
@@ -75,6 +73,7 @@ def test_odd_size_rotated_and_vfr_videos(tmp_path, model_file):  # noqa: F811
         assert out.stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_4k_video_is_streamed(tmp_path, model_file):  # noqa: F811
     video = write_clip(tmp_path / "uhd.mp4", [Scene(duration_s=1.0, bounce_s=0.5)], size=(3840, 2160), fps=10.0)
     result = run("analyze", video, "-o", tmp_path / "c.json", "-q")
@@ -157,6 +156,7 @@ def test_output_path_is_a_directory(bounce_clip, tmp_path):
     assert_bad_input(run("analyze", bounce_clip, "-o", tmp_path / "out.json", "-q"), "out.json")
 
 
+@pytest.mark.slow
 def test_sigint_leaves_nothing_and_exits_130(bounce_clip, tmp_path, model_file):  # noqa: F811
     out = tmp_path / "out.mp4"
     command = [sys.executable, "-m", "cmtlite", *map(str, generate_args(bounce_clip, tmp_path, model_file)), "--stems", str(tmp_path)]

@@ -12,8 +12,7 @@ from cmtlite.errors import ConfigError
 from cmtlite.model import CONFIGS, CPTransformer, load_model, save_model
 from cmtlite.tokens.codec import carried_beat_timing, encode
 from cmtlite.tokens.vocab import N_FIELDS
-from tests.test_cli import assert_bad_input, run
-from tests.tokens.test_corpus import random_score
+from tests.conftest import assert_bad_input, random_score, run
 
 
 def tokens_of(seed: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:

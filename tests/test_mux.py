@@ -2,49 +2,21 @@
 
 from __future__ import annotations
 
-import av
 import numpy as np
 import pytest
 
-from cmtlite.mux import duck_gain, mix, mux, read_audio, video_duration_s
+from cmtlite.mux import duck_gain, mix, mux, read_audio
 from cmtlite.render import SAMPLE_RATE
-from tests.test_cli import assert_bad_input, run
-
-
-def tone(duration_s: float, hz: float, level: float) -> np.ndarray:
-    t = np.arange(round(duration_s * SAMPLE_RATE)) / SAMPLE_RATE
-    wave = (level * np.sin(2 * np.pi * hz * t)).astype(np.float32)
-    return np.stack([wave, wave], axis=1)
-
-
-@pytest.fixture(scope="session")
-def sound_clip(bounce_clip, clip_dir):
-    """The bounce clip with a 220 Hz tone as its own audio for its first half, silence after."""
-    duration = video_duration_s(bounce_clip)
-    audio = tone(duration, 220, 0.3)
-    audio[len(audio) // 2 :] = 0
-    path = clip_dir / "bounce_sound.mp4"
-    mux(bounce_clip, audio, path, force=True)
-    return path
-
-
-def packets(path):
-    with av.open(str(path)) as container:
-        return [(bytes(p), p.pts, p.dts) for p in container.demux(container.streams.video[0]) if p.dts is not None]
-
-
-def audio_duration_s(path):
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        return float(stream.duration * stream.time_base)
+from cmtlite.video.decode import probe_video
+from tests.conftest import assert_bad_input, audio_duration_s, packets, run, tone
 
 
 def test_video_copied_and_length_exact(bounce_clip, tmp_path):
-    duration = video_duration_s(bounce_clip)
+    duration = probe_video(bounce_clip).duration_s
     out = tmp_path / "out.mp4"
     mux(bounce_clip, tone(duration, 440, 0.2), out)
     assert [p[0] for p in packets(out)] == [p[0] for p in packets(bounce_clip)]
-    assert video_duration_s(out) == pytest.approx(duration, abs=1e-6)
+    assert probe_video(out).duration_s == pytest.approx(duration, abs=1e-6)
     assert abs(audio_duration_s(out) - duration) <= 1024 / SAMPLE_RATE  # within one AAC frame
     back = read_audio(out)
     assert abs(len(back) - duration * SAMPLE_RATE) <= 1024 + 2048  # decoder priming / padding at most
@@ -52,7 +24,7 @@ def test_video_copied_and_length_exact(bounce_clip, tmp_path):
 
 
 def test_original_audio_modes(sound_clip, tmp_path):
-    duration = video_duration_s(sound_clip)
+    duration = probe_video(sound_clip).duration_s
     original = read_audio(sound_clip)
     music = tone(duration, 880, 0.2)
     n = len(music)
@@ -87,7 +59,7 @@ def test_cli_mux(sound_clip, bounce_clip, tmp_path):
         out = tmp_path / f"out_{mode}.mp4"
         result = run("mux", clip, wav, "-o", out, *(["--original-audio", mode] if mode else []), "--fade-out", 1)
         assert result.exit_code == 0, result.output
-        assert abs(audio_duration_s(out) - video_duration_s(clip)) <= 1024 / SAMPLE_RATE
+        assert abs(audio_duration_s(out) - probe_video(clip).duration_s) <= 1024 / SAMPLE_RATE
 
 
 def test_cli_mux_bad_inputs(bounce_clip, tmp_path):

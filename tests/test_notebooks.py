@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
-from tests.test_render import needs_soundfont
+from tests.conftest import needs_soundfont
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
 
 
 @needs_soundfont
+@pytest.mark.slow
 def test_quickstart_notebook_executes(bounce_clip, monkeypatch):
     monkeypatch.setenv("CMTLITE_NOTEBOOK_CLIP", str(bounce_clip))
     notebook = nbformat.read(NOTEBOOK, as_version=4)

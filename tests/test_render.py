@@ -14,7 +14,6 @@ from cmtlite.render import (
     SAMPLE_RATE,
     SOUNDFONT_ENV,
     TAIL_S,
-    _bundled_soundfont,
     fit_length,
     normalize_loudness,
     render_midi,
@@ -23,10 +22,7 @@ from cmtlite.render import (
 )
 from cmtlite.tokens.codec import make_score
 from cmtlite.tokens.midi import write_midi
-from tests.test_cli import assert_bad_input, run
-
-SMALL_SOUNDFONT = _bundled_soundfont()
-needs_soundfont = pytest.mark.skipif(SMALL_SOUNDFONT is None, reason="pretty_midi's TimGM6mb.sf2 is missing")
+from tests.conftest import SMALL_SOUNDFONT, assert_bad_input, needs_soundfont, run
 
 
 @pytest.fixture(scope="module")

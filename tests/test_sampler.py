@@ -7,27 +7,12 @@ import json
 import miditoolkit
 import numpy as np
 import pytest
-import torch
 
 from cmtlite.errors import ConfigError
-from cmtlite.model import CONFIGS, CPTransformer, save_model
 from cmtlite.sampler import FREE, SAMPLING, Controls, _sample, constant_controls, generate_tokens
 from cmtlite.tokens.codec import bar_densities, beat_timing, decode, grammar_errors
 from cmtlite.tokens.vocab import BEAT, BEAT_BAR, BEAT_TIMING, DENSITY, FAMILIES, INSTRUMENT, PITCH, STRENGTH, TYPE, TYPE_METRICAL, TYPE_NOTE
-from tests.test_cli import assert_bad_input, run
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return CPTransformer(CONFIGS["tiny"]).eval()  # untrained: the grammar alone must hold
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory, model):
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(model, path)
-    return path
+from tests.conftest import assert_bad_input, run
 
 
 def bar_rows(tokens):

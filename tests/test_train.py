@@ -10,12 +10,13 @@ import pytest
 from cmtlite.model import CONFIGS, load_model
 from cmtlite.tokens.corpus import load_corpus
 from cmtlite.train import TrainConfig, learning_rate, sample_windows, train
-from tests.test_cli import assert_bad_input, run
+from tests.conftest import assert_bad_input, run
 
 TINY = CONFIGS["tiny"]
 FAST = TrainConfig(steps=40, batch_size=4, lr=3e-3, warmup_steps=5, eval_every=20, eval_windows=8, log_every=5, checkpoint_every=10)
 
 
+@pytest.mark.slow
 def test_loss_falls(tiny_corpus, tmp_path):
     metrics = train(tiny_corpus, tmp_path / "run", model_config=TINY, train_config=FAST, device="cpu", quiet=True)
     val = [r["val_loss"] for r in metrics if "val_loss" in r]
@@ -28,6 +29,7 @@ def test_loss_falls(tiny_corpus, tmp_path):
     assert model.config == TINY and metadata["step"] == "40"
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_exactly(tiny_corpus, tmp_path):
     config = TrainConfig(**{**FAST.__dict__, "steps": 20})
     straight = train(tiny_corpus, tmp_path / "a", model_config=TINY, train_config=config, device="cpu", quiet=True)

@@ -9,6 +9,7 @@ import numpy as np
 
 from cmtlite.constants import TICKS_PER_BEAT
 from cmtlite.errors import MidiReadError
+from cmtlite.timing import seconds_to_ticks
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL, Score, make_score, onset_strengths
 from cmtlite.tokens.vocab import DRUMS, FAMILIES, FAMILY_PROGRAMS, program_to_family
 
@@ -99,9 +100,8 @@ def write_midi(score: Score, path: Path, *, shift_s: float = 0.0, end_s: float |
     midi.tempo_changes = [miditoolkit.TempoChange(score.tempo_bpm, 0)]
     midi.time_signature_changes = [miditoolkit.TimeSignature(4, 4, 0)]
     scale = _OUT_TICKS_PER_BEAT // TICKS_PER_BEAT
-    ticks_per_s = _OUT_TICKS_PER_BEAT * score.tempo_bpm / 60.0
-    shift = round(shift_s * ticks_per_s)
-    end = round(end_s * ticks_per_s) if end_s is not None else None
+    shift = round(seconds_to_ticks(shift_s, tempo_bpm=score.tempo_bpm, ticks_per_beat=_OUT_TICKS_PER_BEAT))
+    end = round(seconds_to_ticks(end_s, tempo_bpm=score.tempo_bpm, ticks_per_beat=_OUT_TICKS_PER_BEAT)) if end_s is not None else None
     ticks, strengths = onset_strengths(score)
     velocity_of_tick = dict(zip(ticks.tolist(), strength_velocity(strengths).tolist(), strict=True))
     for family, name in enumerate(FAMILIES):

@@ -2,48 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import miditoolkit
 import numpy as np
 import pytest
 
 from cmtlite.tokens.arrange import ChordSpan, arrange_song, beat_grid, mma_chord, read_chord_labels, seconds_to_beats
 from cmtlite.tokens.vocab import BASS, DRUMS, PIANO
-from tests.conftest import SHARED_DIR
+from tests.conftest import BEAT_S, SHARED_DIR, needs_mma, write_song
 
-needs_mma = pytest.mark.skipif(shutil.which("mma") is None, reason="mma is not installed")
 POP909 = SHARED_DIR / "data" / "pop909"
-
-BEAT_S = 60 / 90
-OFFSET_S = 0.3
-PROGRESSION = ["C:maj", "A:min7", "F:maj/3", "G:sus4(b7)"]
-
-
-def write_song(folder: Path) -> Path:
-    """A POP909-like song at 90 BPM whose beats start 0.3 s in: melody on every beat, chords every bar."""
-    folder.mkdir(parents=True, exist_ok=True)
-    midi = miditoolkit.MidiFile(ticks_per_beat=480)
-    midi.tempo_changes = [miditoolkit.TempoChange(90.0, 0)]
-    melody = miditoolkit.Instrument(0, name="MELODY")
-    piano = miditoolkit.Instrument(0, name="PIANO")
-    bridge = miditoolkit.Instrument(0, name="BRIDGE")
-    tick_of = lambda s: round(s / BEAT_S * 480)  # noqa: E731
-    lines = []
-    for bar in range(8):
-        start = OFFSET_S + 4 * bar * BEAT_S
-        lines.append(f"{start:.6f}\t{start + 4 * BEAT_S:.6f}\t{PROGRESSION[bar % 4]}")
-        for beat in range(4):
-            t = start + beat * BEAT_S
-            melody.notes.append(miditoolkit.Note(80, 72 + beat, tick_of(t), tick_of(t + BEAT_S / 2)))
-            bridge.notes.append(miditoolkit.Note(80, 90, tick_of(t), tick_of(t + BEAT_S / 2)))
-        piano.notes.append(miditoolkit.Note(70, 48, tick_of(start), tick_of(start + 2 * BEAT_S)))
-    midi.instruments = [melody, bridge, piano]
-    midi.dump(str(folder / "song.mid"))
-    (folder / "chord_midi.txt").write_text("\n".join(["0.000000\t0.300000\tN", *lines]) + "\n")
-    return folder / "song.mid"
-
 
 @pytest.mark.parametrize(
     ("label", "symbol"),

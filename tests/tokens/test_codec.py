@@ -8,16 +8,7 @@ import pytest
 from cmtlite.errors import TokenGrammarError
 from cmtlite.tokens.codec import bar_densities, decode, dict_to_token, encode, grammar_errors, make_score, token_to_dict
 from cmtlite.tokens.vocab import BEAT, DENSITY, STRENGTH, STRENGTH_CAP, TYPE, TYPE_METRICAL, VOCAB_SIZES, program_to_family
-
-EDGE_NOTES = [
-    [0, 36, 0, 1],  # drums on the first tick
-    [1, 0, 0, 16],  # pitch 0
-    [1, 127, 0, 16],  # pitch 127, a chord across families on tick 0
-    [3, 40, 0, 8],
-    [4, 60, 63, 64],  # the last tick of bar 3, longest duration
-    [2, 64, 20, 4],
-    [2, 64, 22, 4],  # overlapping same-pitch notes
-]
+from tests.conftest import EDGE_NOTES
 
 
 def _roundtrip(notes, n_bars=None):

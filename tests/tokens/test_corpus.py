@@ -14,15 +14,7 @@ from cmtlite.tokens.codec import decode, make_score
 from cmtlite.tokens.corpus import TD11_TO_GM, load_corpus, prepare_corpus, split_groups
 from cmtlite.tokens.midi import read_midi, write_midi
 from cmtlite.tokens.vocab import FIELDS, VOCAB_SIZES
-from tests.test_cli import assert_bad_input, run
-from tests.tokens.test_arrange import needs_mma, write_song
-
-
-def random_score(seed: int, n_bars: int = 8):
-    rng = np.random.default_rng(seed)
-    n = 20 * n_bars
-    notes = np.stack([rng.integers(0, 5, n), rng.integers(30, 90, n), rng.integers(0, 16 * n_bars, n), rng.integers(1, 9, n)], axis=1)
-    return make_score(notes, tempo_bpm=100 + seed)[0]
+from tests.conftest import assert_bad_input, needs_mma, random_score, run, write_song
 
 
 @pytest.fixture

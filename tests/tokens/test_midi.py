@@ -10,9 +10,7 @@ import pytest
 
 from cmtlite.tokens.codec import make_score
 from cmtlite.tokens.midi import read_midi, write_midi
-from tests.conftest import SHARED_DIR
-from tests.test_cli import assert_bad_input, run
-from tests.tokens.test_codec import EDGE_NOTES
+from tests.conftest import EDGE_NOTES, SHARED_DIR, assert_bad_input, run
 
 LAKH = sorted((SHARED_DIR / "data" / "lakh_sample").glob("*.mid"))
 

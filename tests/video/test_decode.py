@@ -7,7 +7,7 @@ import pytest
 
 from cmtlite.clips import demo_scenes, draw_frame, write_clip, write_frames
 from cmtlite.errors import VideoReadError
-from cmtlite.video.decode import analysis_size, iter_frames, probe_video
+from cmtlite.video.decode import analysis_size, open_video, probe_video
 from cmtlite.video.motion import measure_motion
 from tests.conftest import SMALL
 
@@ -21,9 +21,22 @@ def test_probe_reports_size_rate_duration(bounce_clip):
 
 
 def test_frames_stream_with_increasing_times(bounce_clip):
-    times = [t for t, frame in iter_frames(bounce_clip, size=(64, 36)) if frame.shape == (36, 64)]
-    assert len(times) == 324
+    with open_video(bounce_clip) as video:
+        times = [t for t, frame in video.frames(size=(64, 36)) if frame.shape == (36, 64)]
+    assert len(times) == 324 and times[0] == 0.0  # the frame decoded for the metadata is not lost
     assert np.all(np.diff(times) > 0)
+
+
+def test_one_opening_gives_metadata_and_frames(bounce_clip, monkeypatch):
+    import av
+
+    opened = []
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    measure_motion_info = None
+    with open_video(bounce_clip) as video:
+        measure_motion_info = measure_motion(video).n_decoded, video.info.width
+    assert measure_motion_info == (324, SMALL[0]) and len(opened) == 1
 
 
 def test_odd_size_video(tmp_path):
@@ -39,7 +52,8 @@ def test_variable_frame_rate_keeps_real_times(tmp_path):
     scene = demo_scenes()[1]
     frames = ((t, draw_frame(t, scene, scene_index=0, size=SMALL)) for t in times)
     path = write_frames(tmp_path / "vfr.mkv", frames, size=SMALL)
-    motion = measure_motion(probe_video(path))
+    with open_video(path) as video:
+        motion = measure_motion(video)
     assert motion.times_s[-1] == pytest.approx(times[-1] - times[0], abs=0.002)
     assert np.all(np.diff(motion.times_s) > 0)
 

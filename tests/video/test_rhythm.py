@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from cmtlite.clips import cut_times_s, impact_times_s
-from cmtlite.video.decode import probe_video
+from cmtlite.video.decode import open_video
 from cmtlite.video.motion import measure_motion
 from cmtlite.video.rhythm import detect_cuts, detect_visual_beats, estimate_tempo, saliency_envelope
 from tests.conftest import BOUNCE_SCENES
 
 
 def _rhythm(path):
-    motion = measure_motion(probe_video(path))
+    with open_video(path) as video:
+        motion = measure_motion(video)
     cuts = detect_cuts(motion.times_s, motion.thumb_diff)
     saliency = saliency_envelope(motion.directogram, cuts)
     return motion, cuts, saliency, detect_visual_beats(motion.times_s, saliency, cuts)

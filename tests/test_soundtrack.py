@@ -12,12 +12,9 @@ import pytest
 from scipy.io import wavfile
 
 from cmtlite.constants import MODEL_PATH
-from cmtlite.mux import video_duration_s
 from cmtlite.render import SAMPLE_RATE
-from tests.test_cli import assert_bad_input, run
-from tests.test_mux import audio_duration_s, packets, sound_clip  # noqa: F401 - the fixture
-from tests.test_render import SMALL_SOUNDFONT, needs_soundfont
-from tests.test_sampler import model, model_file  # noqa: F401 - fixtures
+from cmtlite.video.decode import probe_video
+from tests.conftest import SMALL_SOUNDFONT, assert_bad_input, audio_duration_s, needs_soundfont, packets, run
 
 pytestmark = needs_soundfont
 
@@ -56,7 +53,7 @@ def generated(bounce_clip, model_file, tmp_path_factory):  # noqa: F811
 
 def test_video_wav_and_stems(generated, bounce_clip):
     files, _ = generated
-    duration = video_duration_s(bounce_clip)
+    duration = probe_video(bounce_clip).duration_s
     assert [p[0] for p in packets(files["video"])] == [p[0] for p in packets(bounce_clip)]
     assert abs(audio_duration_s(files["video"]) - duration) <= 1024 / SAMPLE_RATE
     rate, wav = wavfile.read(files["wav"])
@@ -136,6 +133,7 @@ def test_generate_bad_model_and_inputs(bounce_clip, tmp_path):
     assert not (tmp_path / "x.mid").exists()
 
 
+@pytest.mark.slow
 def test_demo_with_the_shipped_model(tmp_path):
     out = tmp_path / "demo"
     result = run("demo", "-o", out, "-q")
@@ -147,5 +145,91 @@ def test_demo_with_the_shipped_model(tmp_path):
     assert abs(controls["tempo_bpm"] - 100) <= 2 and len(controls["scene_cuts_s"]) == 3
     families = {t.name for t in mido.MidiFile(str(out / "demo.mid")).tracks if t.name}
     assert len(families) >= 3  # a band, not one instrument
-    assert abs(audio_duration_s(out / "demo.mp4") - video_duration_s(out / "clip.mp4")) <= 1024 / SAMPLE_RATE
+    assert abs(audio_duration_s(out / "demo.mp4") - probe_video(out / "clip.mp4").duration_s) <= 1024 / SAMPLE_RATE
     assert_bad_input(run("demo", "-o", out, "-q"), "exists")
+
+
+def test_sampler_controls_follow_the_video_controls():
+    from cmtlite.controls import VideoControls
+    from cmtlite.sampler import FREE
+    from cmtlite.soundtrack import MusicOptions, sampler_controls
+
+    doc = {
+        "tempo_bpm": 120.0, "duration_s": 4.0, "grid_start_s": 0.0, "n_bars": 2, "scene_cuts_s": [2.1],
+        "bars": [{"start_s": 0.0, "density": 3}, {"start_s": 2.0, "density": 15}],
+        "beats": [{"time_s": 0.5 * k, "strength_level": level} for k, level in enumerate([2, 0, 0, 0, 0, 0, 0, 16])],
+    }
+    controls = VideoControls.from_json(doc)
+    strongest = controls.calibration.strongest_level()
+    plain = sampler_controls(controls, MusicOptions())
+    assert plain.bar_density.tolist() == [3, 15]
+    assert plain.beat_strength.tolist() == [2, FREE, FREE, FREE, strongest, FREE, FREE, 16]  # the cut at 2.1 s lands on beat 4
+    shifted = sampler_controls(controls, MusicOptions(density_shift=4, strength_shift=-3, instruments=("bass",)))
+    assert shifted.bar_density.tolist() == [7, 16]  # clipped to the codec's 16
+    assert shifted.beat_strength.tolist() == [1, FREE, FREE, FREE, max(strongest - 3, 1), FREE, FREE, 13]
+    assert shifted.instruments == ("bass",)
+
+
+@pytest.mark.parametrize(
+    ("options", "word"),
+    [({"density_shift": 17}, "density shift"), ({"temperature": 0.0}, "temperature"), ({"instruments": ("kazoo",)}, "kazoo")],
+)
+def test_music_options_check_themselves(options, word):
+    from cmtlite.errors import ConfigError
+    from cmtlite.soundtrack import MusicOptions
+
+    with pytest.raises(ConfigError, match=word):
+        MusicOptions(**options)
+
+
+def test_one_pipeline_times_its_stages_and_opens_the_video_twice(bounce_clip, model, tmp_path, monkeypatch):
+    import av
+
+    from cmtlite.soundtrack import MusicOptions, Outputs, make_soundtrack
+
+    opened = []
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
+    stages = {}
+    outputs = Outputs(video=tmp_path / "out.mp4", midi=tmp_path / "out.mid", controls=tmp_path / "controls.json")
+    result = make_soundtrack(bounce_clip, outputs, model=model, soundfont=SMALL_SOUNDFONT, music=MusicOptions(seed=5),
+                             on_stage=lambda name, seconds: stages.update({name: seconds}))
+    assert set(stages) == {"analyze", "generate", "render", "mux"} and all(s >= 0 for s in stages.values())
+    assert opened.count(str(bounce_clip)) == 2  # analysis (metadata + frames) and the mux (video packets + own audio)
+    assert set(result.written) == {tmp_path / "out.mp4", tmp_path / "out.mid", (tmp_path / "controls.json").absolute()}
+    assert json.loads((tmp_path / "controls.json").read_text()) == result.controls.to_json()
+    again = tmp_path / "again.mid"
+    make_soundtrack(tmp_path / "controls.json", Outputs(midi=again), model=model, soundfont=None, music=MusicOptions(seed=5))
+    assert again.read_bytes() == (tmp_path / "out.mid").read_bytes()  # the written controls give the same music
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_model(tmp_path):
+    """`pip install .` (not editable) into a fresh venv: `cmtlite sample` finds the shipped model inside the wheel."""
+    import subprocess
+    import sys
+    import sysconfig
+    import venv
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    wheels = tmp_path / "wheels"
+    build = [sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)]
+    subprocess.run(build, check=True, capture_output=True, cwd=tmp_path)  # noqa: S603
+    (wheel,) = wheels.glob("cmtlite-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)
+    bin_dir = env_dir / "bin"
+    site = next((env_dir / "lib").glob("python3*/site-packages"))
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # the dependencies of this venv, not its cmtlite
+    install = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel)]
+    subprocess.run(install, check=True, capture_output=True, cwd=tmp_path)  # noqa: S603
+    probe = subprocess.run([str(bin_dir / "python"), "-c", "import cmtlite.constants as c; print(c.MODEL_PATH)"],  # noqa: S603
+                           check=True, capture_output=True, text=True, cwd=tmp_path)
+    assert str(site) in probe.stdout and str(root) not in probe.stdout
+    out = tmp_path / "s.mid"
+    script = "from cmtlite.cli import main; main()"
+    result = subprocess.run([str(bin_dir / "python"), "-c", script, "sample", "-o", str(out), "--bars", "2", "-q"],  # noqa: S603
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:4] == b"MThd"
