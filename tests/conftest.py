@@ -211,3 +211,16 @@ def random_score(seed: int, n_bars: int = 8):
     n = 20 * n_bars
     notes = np.stack([rng.integers(0, 5, n), rng.integers(30, 90, n), rng.integers(0, 16 * n_bars, n), rng.integers(1, 9, n)], axis=1)
     return make_score(notes, tempo_bpm=100 + seed)[0]
+
+
+def minimal_controls(n_bars: int = 2, **extra) -> dict:
+    """A hand-written controls.json: only the required keys."""
+    return {
+        "tempo_bpm": 120.0,
+        "duration_s": 4.0,
+        "grid_start_s": -0.25,
+        "n_bars": n_bars,
+        "bars": [{"start_s": -0.25 + 2 * b, "density": 4} for b in range(n_bars)],
+        "beats": [{"time_s": -0.25 + 0.5 * k, "strength_level": k % 3} for k in range(4 * n_bars)],
+        **extra,
+    }

@@ -10,19 +10,7 @@ import pytest
 from cmtlite.calibration import load_calibration
 from cmtlite.controls import Bar, Beat, VideoControls, VisualBeat, read_controls, write_controls
 from cmtlite.errors import ConfigError
-
-
-def minimal(n_bars: int = 2, **extra) -> dict:
-    """A hand-written controls.json: only the required keys."""
-    return {
-        "tempo_bpm": 120.0,
-        "duration_s": 4.0,
-        "grid_start_s": -0.25,
-        "n_bars": n_bars,
-        "bars": [{"start_s": -0.25 + 2 * b, "density": 4} for b in range(n_bars)],
-        "beats": [{"time_s": -0.25 + 0.5 * k, "strength_level": k % 3} for k in range(4 * n_bars)],
-        **extra,
-    }
+from tests.conftest import minimal_controls
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +39,7 @@ def test_the_calibration_travels_in_the_file(analyzed):
 
 
 def test_a_hand_written_minimal_file_is_accepted():
-    controls = VideoControls.from_json(minimal())
+    controls = VideoControls.from_json(minimal_controls())
     assert controls.n_bars == 2 and controls.visual_beats == () and controls.frame_motion is None
     assert controls.beat_strength_level().tolist() == [0, 1, 2, 0, 1, 2, 0, 1]
     assert controls.bar_s == pytest.approx(2.0)
@@ -61,7 +49,7 @@ def test_a_hand_written_minimal_file_is_accepted():
 
 
 def test_values_are_rounded_as_the_file_stores_them():
-    doc = VideoControls.from_json(minimal(tempo_bpm=120.123456789)).to_json()
+    doc = VideoControls.from_json(minimal_controls(tempo_bpm=120.123456789)).to_json()
     assert doc["tempo_bpm"] == 120.123
 
 
@@ -110,7 +98,7 @@ def test_records_build_in_code():
     ],
 )
 def test_every_bad_value_is_named(edit, words, tmp_path):
-    doc = minimal()
+    doc = minimal_controls()
     edit(doc)
     path = tmp_path / "controls.json"
     path.write_text(json.dumps(doc))
