@@ -17,11 +17,11 @@ import numpy as np
 from cmtlite import __version__
 from cmtlite.calibration import Calibration, load_calibration
 from cmtlite.constants import DEFAULT_TEMPO_BPM
-from cmtlite.controls import Bar, Beat, FrameTrace, VideoControls, VisualBeat, write_controls
-from cmtlite.grid import Grid, bar_speeds, beat_strength_levels, fit_grid
+from cmtlite.controls import Bar, Beat, FrameTrace, TempoChange, VideoControls, VisualBeat, write_controls
+from cmtlite.grid import bar_speeds, beat_strength_levels, fit_grid, fit_tempo_map
 from cmtlite.outputs import check_outputs
 from cmtlite.plots import plot_analysis
-from cmtlite.timing import check_tempo_bpm
+from cmtlite.timing import TempoMap, check_tempo_bpm
 from cmtlite.video.decode import VideoInfo, open_video
 from cmtlite.video.motion import FrameMotion, measure_motion
 from cmtlite.video.rhythm import VisualBeats, detect_cuts, detect_visual_beats, estimate_tempo, saliency_envelope
@@ -95,7 +95,11 @@ def analyze_video(
     beats = detect_visual_beats(motion.times_s, saliency, cut_frames)
     source, confidence, bpm, warnings = _tempo(motion.times_s, saliency, beats, tempo_bpm)
     duration_s = video_duration_s(video.info, motion.times_s)
-    grid = fit_grid(beats, tempo_bpm=bpm, duration_s=duration_s, refine=source == "analysis")
+    cuts_s = motion.times_s[cut_frames]
+    if source == "user":
+        timing = fit_grid(beats, tempo_bpm=bpm, duration_s=duration_s)
+    else:
+        timing = fit_tempo_map(beats, cuts_s, tempo_bpm=bpm, duration_s=duration_s)
     draft = VideoControls(
         cmtlite_version=__version__,
         video_path=str(video.info.path),
@@ -106,19 +110,20 @@ def analyze_video(
         n_frames=motion.n_decoded,
         n_analyzed_frames=len(motion.times_s),
         has_audio=video.info.has_audio,
-        tempo_bpm=grid.tempo_bpm,
+        tempo_bpm=bpm,
+        tempo_map=_tempo_changes(timing),
         tempo_source=source,
         tempo_confidence=confidence,
-        n_bars=grid.n_bars,
-        grid_start_s=grid.start_s,
+        n_bars=timing.n_bars,
+        grid_start_s=float(timing.bar_starts_s[0]),
         visual_beats=tuple(
             VisualBeat(time_s=t, strength=s, is_cut=bool(c)) for t, s, c in zip(beats.times_s, beats.strengths, beats.is_cut, strict=True)
         ),
-        scene_cuts_s=tuple(motion.times_s[cut_frames]),
-        bars=_bars(grid, motion, calibration),
+        scene_cuts_s=tuple(cuts_s),
+        bars=_bars(timing, motion, calibration),
         beats=tuple(
             Beat(index=k, time_s=t, strength_level=int(s))
-            for k, (t, s) in enumerate(zip(grid.beat_times_s(), beat_strength_levels(grid, beats, calibration), strict=True))
+            for k, (t, s) in enumerate(zip(timing.beat_times_s(), beat_strength_levels(timing, beats, calibration), strict=True))
         ),
         frame_motion=FrameTrace(times_s=motion.times_s, speed=motion.speed, saliency=saliency),
         calibration=calibration,
@@ -127,13 +132,20 @@ def analyze_video(
     return VideoControls.from_json(draft.to_json())  # the values exactly as controls.json stores them
 
 
-def _bars(grid: Grid, motion: FrameMotion, calibration: Calibration) -> tuple[Bar, ...]:
-    speeds = bar_speeds(grid, motion.times_s, motion.speed)
+def _bars(timing: TempoMap, motion: FrameMotion, calibration: Calibration) -> tuple[Bar, ...]:
+    speeds = bar_speeds(timing, motion.times_s, motion.speed)
     densities = calibration.speed_to_density(speeds)
     return tuple(
         Bar(index=b, start_s=t, motion_speed=float(v), density=int(d))
-        for b, (t, v, d) in enumerate(zip(grid.bar_times_s(), speeds, densities, strict=True))
+        for b, (t, v, d) in enumerate(zip(timing.bar_starts_s[:-1], speeds, densities, strict=True))
     )
+
+
+def _tempo_changes(timing: TempoMap) -> tuple[TempoChange, ...]:
+    """The tempo map as changes: bar 0's tempo, then every bar whose tempo differs from the one before."""
+    tempos = timing.bar_tempos_bpm()
+    changed = np.concatenate([[True], np.abs(np.diff(tempos)) > 1e-6 * tempos[1:]])
+    return tuple(TempoChange(bar=int(b), tempo_bpm=float(tempos[b])) for b in np.nonzero(changed)[0])
 
 
 def analyze_to_files(

@@ -7,11 +7,15 @@ range and rounding, so reading, checking and writing a key live in one line.
 
 Times are seconds of video time (0 = the first frame). The grid starts at
 ``grid_start_s`` (<= 0: a pickup before the video) and has ``n_bars`` 4/4
-bars of 4 beats; ``bars`` and ``beats`` list them in order.
+bars of 4 beats; ``bars`` and ``beats`` list them in order. The tempo is
+``tempo_bpm`` (the analysed tempo) unless ``tempo_map`` changes it at some
+bars; the bars' ``start_s`` and the beats' ``time_s`` are derived from
+``grid_start_s`` and the tempo map (written for readers, recomputed on reading).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -25,6 +29,7 @@ from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT, USER
 from cmtlite.errors import ConfigError
 from cmtlite.outputs import write_json
 from cmtlite.records import Record, Spec, array, flag, integer, json_field, list_of, number, record, text
+from cmtlite.timing import TempoMap
 
 MAX_BARS = 100_000
 MAX_STRENGTH_LEVEL = 1000
@@ -47,6 +52,14 @@ class Beat(Record):
     index: int | None = json_field(integer(low=0, high=MAX_BARS * BEATS_PER_BAR), default=None)
     time_s: float = json_field(number(digits=4))
     strength_level: int = json_field(integer(low=0, high=MAX_STRENGTH_LEVEL))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TempoChange(Record):
+    """The tempo (beats per minute) from bar ``bar`` on, until the next change: one entry of the tempo map."""
+
+    bar: int = json_field(integer(low=0, high=MAX_BARS))
+    tempo_bpm: float = json_field(number(low=USER_TEMPO_RANGE_BPM[0], high=USER_TEMPO_RANGE_BPM[1], digits=6))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +129,7 @@ class VideoControls(Record):
     n_analyzed_frames: int | None = json_field(integer(low=0, high=1 << 40), default=None)
     has_audio: bool = json_field(flag(), default=False)
     tempo_bpm: float = json_field(number(low=USER_TEMPO_RANGE_BPM[0], high=USER_TEMPO_RANGE_BPM[1], digits=3))
+    tempo_map: tuple[TempoChange, ...] = json_field(list_of(record(TempoChange)), default=())
     tempo_source: str | None = json_field(text(), default=None)
     tempo_confidence: float | None = json_field(number(digits=3), default=None)
     ticks_per_beat: int = json_field(integer(low=TICKS_PER_BEAT, high=TICKS_PER_BEAT), default=TICKS_PER_BEAT)
@@ -134,16 +148,27 @@ class VideoControls(Record):
         if len(self.bars) != self.n_bars or len(self.beats) != self.n_bars * BEATS_PER_BAR:
             msg = f"need {self.n_bars} bars and {self.n_bars * BEATS_PER_BAR} beats (n_bars = {self.n_bars})"
             raise ConfigError(msg)
+        changes = [change.bar for change in self.tempo_map]
+        if changes != sorted(set(changes)) or (changes and changes[-1] >= self.n_bars):
+            msg = f"tempo_map bars must increase and stay below n_bars = {self.n_bars} (got {changes})"
+            raise ConfigError(msg)
+        timing = self.timing()  # bar starts and beat times follow the tempo map: they are derived, not free
+        bar_starts, beat_times = timing.bar_starts_s[:-1], timing.beat_times_s()
+        bars = tuple(dataclasses.replace(bar, start_s=float(t)) for bar, t in zip(self.bars, bar_starts, strict=True))
+        beats = tuple(dataclasses.replace(beat, time_s=float(t)) for beat, t in zip(self.beats, beat_times, strict=True))
+        object.__setattr__(self, "bars", bars)
+        object.__setattr__(self, "beats", beats)
 
-    @property
-    def beat_s(self) -> float:
-        """Duration of one beat in seconds."""
-        return 60.0 / self.tempo_bpm
+    def bar_tempos_bpm(self) -> np.ndarray:
+        """Tempo of each bar in beats per minute, shape (n_bars,): ``tempo_bpm`` until the first change of ``tempo_map``."""
+        tempos = np.full(self.n_bars, self.tempo_bpm)
+        for change in self.tempo_map:
+            tempos[change.bar :] = change.tempo_bpm
+        return tempos
 
-    @property
-    def bar_s(self) -> float:
-        """Duration of one bar in seconds."""
-        return self.beat_s * BEATS_PER_BAR
+    def timing(self) -> TempoMap:
+        """The grid's bar lines in video time, from ``grid_start_s`` and the tempo map."""
+        return TempoMap.from_tempos(self.grid_start_s, self.bar_tempos_bpm())
 
     def bar_density(self) -> np.ndarray:
         """Density of each bar, shape (n_bars,), int."""

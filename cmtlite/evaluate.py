@@ -30,29 +30,37 @@ from typing import Any
 
 import miditoolkit
 import numpy as np
+import pretty_midi
 from scipy.stats import spearmanr
 
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.controls import VideoControls
 from cmtlite.errors import ConfigError, MidiReadError
-from cmtlite.timing import seconds_per_tick
+from cmtlite.grid import after_long_shot
 from cmtlite.tokens.vocab import STRENGTH_CAP
 
 MUSIC_METRICS = ("PE", "PCE", "SC", "EBR", "IOI", "GPS", "SI")
-CONTROL_METRICS = ("density_spearman", "density_mae", "strength_mae", "beat_hit_rate")
+CONTROL_METRICS = (
+    "density_spearman", "density_mae", "strength_mae", "beat_hit_rate", "hit_rate_35ms", "cut_on_beat_rate", "cut_on_downbeat_rate",
+)
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 PCE_WINDOW_BARS = 4
 SI_LAGS_BARS = range(2, 9)
 BEAT_HIT_TOLERANCE_S = 0.07
+TIGHT_HIT_TOLERANCE_S = 0.035
 BEAT_HIT_MIN_STRENGTH = 0.5
+CUT_ON_BEAT_TOLERANCE_S = 0.04
 
 
 @dataclass(frozen=True)
 class Notes:
     """A MIDI file's notes: arrays of shape (N,) sorted by start.
 
-    Attributes: ``pitch``; ``start_beats``, ``end_beats`` (quarter notes);
-    ``start_s``, ``end_s`` (seconds, from the tempo map); ``is_drum``.
+    Attributes: ``pitch``; ``start_beats``, ``end_beats`` (quarter notes
+    from the start of the first bar, a pickup bar counted as a bar's end);
+    ``start_s``, ``end_s`` (seconds, from the tempo map); ``is_drum``; and
+    the file's own ``beats_s`` and ``downbeats_s`` (from its tempo map and
+    time signatures, as a DAW reads them).
     """
 
     pitch: np.ndarray
@@ -61,6 +69,8 @@ class Notes:
     start_s: np.ndarray
     end_s: np.ndarray
     is_drum: np.ndarray
+    beats_s: np.ndarray
+    downbeats_s: np.ndarray
 
     @property
     def onset_ticks(self) -> np.ndarray:
@@ -79,6 +89,8 @@ def read_notes(path: Path) -> Notes:
     try:
         midi = miditoolkit.MidiFile(str(path))
         tick_to_s = midi.get_tick_to_time_mapping()
+        grid = pretty_midi.PrettyMIDI(str(path))
+        beats_s, downbeats_s = grid.get_beats(), grid.get_downbeats()
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
         msg = f"{path}: not a readable MIDI file ({err})"
         raise MidiReadError(msg) from err
@@ -88,14 +100,27 @@ def read_notes(path: Path) -> Notes:
         raise MidiReadError(msg)
     pitch, start, end, drum = (np.array(c) for c in zip(*sorted(rows, key=lambda r: (r[1], r[0])), strict=True))
     seconds = np.asarray(tick_to_s)
+    pickup = _pickup_missing_beats(midi)
     return Notes(
         pitch=pitch,
-        start_beats=start / midi.ticks_per_beat,
-        end_beats=end / midi.ticks_per_beat,
+        start_beats=start / midi.ticks_per_beat + pickup,
+        end_beats=end / midi.ticks_per_beat + pickup,
         start_s=seconds[np.minimum(start, len(seconds) - 1)],
         end_s=seconds[np.minimum(end, len(seconds) - 1)],
         is_drum=drum.astype(bool),
+        beats_s=np.asarray(beats_s),
+        downbeats_s=np.asarray(downbeats_s),
     )
+
+
+def _pickup_missing_beats(midi: miditoolkit.MidiFile) -> int:
+    """Beats missing from a leading pickup bar (an m/4 bar at tick 0 followed by 4/4), 0 without one."""
+    signatures = sorted(midi.time_signature_changes, key=lambda ts: ts.time)
+    if len(signatures) >= 2 and signatures[0].time == 0 and signatures[0].denominator == 4 and signatures[1].numerator == 4:
+        first = signatures[0].numerator
+        if 0 < first < BEATS_PER_BAR and signatures[1].time == first * midi.ticks_per_beat:
+            return BEATS_PER_BAR - first
+    return 0
 
 
 def _entropy_bits(counts: np.ndarray) -> float:
@@ -164,19 +189,25 @@ def structureness(notes: Notes) -> float | None:
 
 
 def control_metrics(notes: Notes, controls: VideoControls) -> dict[str, float | None]:
-    """How the music (in video time) follows a video's controls: density correlation and error, strength error, beat hits.
+    """How the music (in video time) follows a video's controls.
 
     Density is compared on the bars that lie wholly inside the video
     (``duration_s``), strength on the beats inside it: music outside the video
-    is cut, so bars and beats there cannot be measured.
+    is cut, so bars and beats there cannot be measured. Note onsets are put on
+    the grid through the controls' tempo map. ``beat_hit_rate`` and
+    ``hit_rate_35ms``: strong visual beats (strength >= 0.5) with a note onset
+    within 70 / 35 ms. ``cut_on_beat_rate``: scene cuts within 40 ms of a beat
+    of the MIDI file's own grid; ``cut_on_downbeat_rate``: cuts after a shot of
+    at least two bars within 40 ms of one of its downbeats.
     """
-    tick_s = seconds_per_tick(controls.tempo_bpm)
-    ticks = np.rint((notes.start_s - controls.grid_start_s) / tick_s).astype(np.int64)
-    ticks = ticks[ticks >= 0]
+    timing = controls.timing()
+    ticks = np.rint(timing.seconds_to_ticks(notes.start_s)).astype(np.int64)
+    ticks = ticks[(ticks >= 0) & (notes.start_s >= 0)]
     unique_ticks, counts = np.unique(ticks, return_counts=True)
-    requested_density, bar_start_s = controls.bar_density().astype(float), controls.bar_start_s()
+    requested_density = controls.bar_density().astype(float)
     produced_density = np.bincount(unique_ticks // TICKS_PER_BAR, minlength=len(requested_density))[: len(requested_density)]
-    inside = (bar_start_s >= -1e-6) & (bar_start_s + TICKS_PER_BAR * tick_s <= controls.duration_s + 1e-6)  # bars the video covers fully
+    edges = timing.bar_starts_s
+    inside = (edges[:-1] >= -1e-6) & (edges[1:] <= controls.duration_s + 1e-6)  # bars the video covers fully
     requested_density, produced_density = requested_density[inside], produced_density[inside]
     strength_at = dict(zip(unique_ticks.tolist(), np.minimum(counts, STRENGTH_CAP).tolist(), strict=True))
     requested_strength, beat_s = controls.beat_strength_level().astype(float), controls.beat_time_s()
@@ -184,13 +215,26 @@ def control_metrics(notes: Notes, controls: VideoControls) -> dict[str, float | 
     produced_strength = np.array([strength_at.get(int(beat) * TICKS_PER_BEAT, 0) for beat in forced])
     constant = len(requested_density) < 2 or np.ptp(requested_density) == 0 or np.ptp(produced_density) == 0
     strong = controls.visual_beat_time_s()[controls.visual_beat_strength() >= BEAT_HIT_MIN_STRENGTH]
-    onsets = np.unique(notes.start_s)
+    cuts = np.asarray(controls.scene_cuts_s, float)
+    long_shot = after_long_shot(cuts, tempo_bpm=controls.tempo_bpm)
     return {
         "density_spearman": None if constant else float(spearmanr(requested_density, produced_density)[0]),
         "density_mae": float(np.mean(np.abs(requested_density - produced_density))) if len(requested_density) else None,
         "strength_mae": float(np.mean(np.abs(requested_strength[forced] - produced_strength))) if len(forced) else None,
-        "beat_hit_rate": float(np.mean([np.abs(onsets - t).min() <= BEAT_HIT_TOLERANCE_S for t in strong])) if len(strong) else None,
+        "beat_hit_rate": hit_rate(strong, np.unique(notes.start_s), BEAT_HIT_TOLERANCE_S),
+        "hit_rate_35ms": hit_rate(strong, np.unique(notes.start_s), TIGHT_HIT_TOLERANCE_S),
+        "cut_on_beat_rate": hit_rate(cuts, notes.beats_s, CUT_ON_BEAT_TOLERANCE_S),
+        "cut_on_downbeat_rate": hit_rate(cuts[long_shot], notes.downbeats_s, CUT_ON_BEAT_TOLERANCE_S),
     }
+
+
+def hit_rate(targets_s: np.ndarray, events_s: np.ndarray, tolerance_s: float) -> float | None:
+    """Share of ``targets_s`` with an event within ``tolerance_s`` seconds; None without targets."""
+    if len(targets_s) == 0:
+        return None
+    if len(events_s) == 0:
+        return 0.0
+    return float(np.mean([np.abs(events_s - t).min() <= tolerance_s for t in targets_s]))
 
 
 def evaluate_file(path: Path, controls: VideoControls | None = None) -> dict[str, Any]:

@@ -23,8 +23,7 @@ def _mark_bars(axes: list[plt.Axes], bar_times_s: np.ndarray) -> None:
 
 def _bar_edges_s(controls: VideoControls) -> np.ndarray:
     """Bar start times plus the end of the last bar, shape (n_bars + 1,), in seconds."""
-    starts = controls.bar_start_s()
-    return np.append(starts, starts[-1] + controls.bar_s)
+    return controls.timing().bar_starts_s
 
 
 def plot_analysis(controls: VideoControls, path: Path, *, force: bool) -> Path:
@@ -73,7 +72,7 @@ def plot_analysis(controls: VideoControls, path: Path, *, force: bool) -> Path:
     grid_beats_s = controls.beat_time_s()
     downbeat = np.arange(len(grid_beats_s)) % BEATS_PER_BAR == 0
     colors = np.where(downbeat, "tab:purple", "tab:pink")
-    ax_beat.bar(grid_beats_s, controls.beat_strength_level(), width=controls.beat_s * 0.35, color=colors)
+    ax_beat.bar(grid_beats_s, controls.beat_strength_level(), width=0.35 * 60.0 / controls.tempo_bpm, color=colors)
     ax_beat.set_ylabel("strength level\nper beat")
     ax_beat.set_xlabel("time (s)   |   grey lines: bars (purple: downbeats)")
     for ax in (ax_speed, ax_sal, ax_beat):
@@ -110,7 +109,7 @@ def plot_soundtrack(controls: VideoControls, notes_s: list[tuple[str, int, float
     """
     fig, (top, roll) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True, gridspec_kw={"height_ratios": [1, 2]})
     bar_times = controls.bar_start_s()
-    top.bar(bar_times, controls.bar_density(), width=controls.bar_s, align="edge", color="0.8", label="bar density")
+    top.bar(bar_times, controls.bar_density(), width=np.diff(_bar_edges_s(controls)), align="edge", color="0.8", label="bar density")
     levels = controls.beat_strength_level()
     forced = levels > 0
     if np.any(forced):

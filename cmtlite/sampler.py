@@ -21,7 +21,7 @@ stays linear in the number of tokens.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -78,12 +78,16 @@ class Controls:
         1..cap); 0 or ``FREE`` leaves the beat to the model.
     instruments : tuple of str
         Families the model may play.
+    hit_ticks : np.ndarray [shape=(H,), dtype=int]
+        Grid ticks (16ths from bar 0) that must carry a note onset (hit
+        points); their strength is the beat's where one is forced, else the model's.
     """
 
     n_bars: int
     bar_density: np.ndarray
     beat_strength: np.ndarray
     instruments: tuple[str, ...] = FAMILIES
+    hit_ticks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self) -> None:
         if self.n_bars < 1:
@@ -91,6 +95,9 @@ class Controls:
             raise ConfigError(msg)
         if np.shape(self.bar_density) != (self.n_bars,) or np.shape(self.beat_strength) != (self.n_bars * BEATS_PER_BAR,):
             msg = f"controls must have {self.n_bars} bar densities and {self.n_bars * BEATS_PER_BAR} beat strengths"
+            raise ConfigError(msg)
+        if np.any((np.asarray(self.hit_ticks) < 0) | (np.asarray(self.hit_ticks) >= self.n_bars * TICKS_PER_BAR)):
+            msg = f"hit ticks must lie in the {self.n_bars} bars (0..{self.n_bars * TICKS_PER_BAR - 1})"
             raise ConfigError(msg)
         unknown = [name for name in self.instruments if name not in FAMILIES]
         if unknown or not self.instruments:
@@ -143,12 +150,17 @@ class _Grammar:
         self.strength = 0  # of the current position
         self.notes_at_position = 0
         self.last_note = (0, -1)  # (instrument index, pitch index) of the last note at this position
+        self.hits_by_bar: dict[int, list[int]] = {}
+        for tick in np.asarray(controls.hit_ticks, np.int64).tolist():
+            self.hits_by_bar.setdefault(tick // TICKS_PER_BAR, []).append(tick)
 
     def required_ticks(self) -> list[int]:
-        """Ticks in the current bar after the last position whose beat has a forced strength."""
+        """Ticks in the current bar after the last position that must be played: beats with a forced strength, and hits."""
         first = self.bar * BEATS_PER_BAR
         levels = self.controls.beat_strength[first : first + BEATS_PER_BAR]
-        return [b * TICKS_PER_BEAT for b, level in enumerate(levels) if level > 0 and b * TICKS_PER_BEAT > self.position]
+        required = {b * TICKS_PER_BEAT for b, level in enumerate(levels) if level > 0}
+        required |= {int(t) - self.bar * TICKS_PER_BAR for t in self.hits_by_bar.get(self.bar, ())}
+        return sorted(t for t in required if t > self.position)
 
     def allowed_instruments(self, base: np.ndarray) -> np.ndarray:
         """Instruments a next note at this position may use: not below the last one, nor the last one at its top pitch."""

@@ -30,7 +30,15 @@ import numpy as np
 
 from cmtlite.analysis import analyze_video
 from cmtlite.clips import demo_scenes, write_clip
-from cmtlite.constants import BEATS_PER_BAR, FADE_OUT_RANGE_S, LOUDNESS_RANGE_LUFS, MUX_SUFFIXES, SHIFT_RANGE
+from cmtlite.constants import (
+    BEATS_PER_BAR,
+    FADE_OUT_RANGE_S,
+    LOUDNESS_RANGE_LUFS,
+    MUX_SUFFIXES,
+    SHIFT_RANGE,
+    TICKS_PER_BAR,
+    TICKS_PER_BEAT,
+)
 from cmtlite.controls import VideoControls, read_controls, write_controls
 from cmtlite.errors import ConfigError, OutputError
 from cmtlite.model import CPTransformer
@@ -39,13 +47,15 @@ from cmtlite.outputs import atomic_output, check_outputs
 from cmtlite.plots import plot_soundtrack
 from cmtlite.render import fit_length, master, render_midi, write_wav
 from cmtlite.sampler import FREE, Controls, generate_tokens
-from cmtlite.timing import check_tempo_bpm, ticks_to_seconds
-from cmtlite.tokens.codec import FAMILY_COL, Score, decode
+from cmtlite.timing import TempoMap, check_tempo_bpm
+from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, START_COL, Score, decode
 from cmtlite.tokens.midi import write_midi
-from cmtlite.tokens.vocab import FAMILIES, MAX_DENSITY, STRENGTH_CAP
+from cmtlite.tokens.vocab import DRUMS, FAMILIES, MAX_DENSITY, STRENGTH_CAP
 
 GENERATION_BUDGET_S = 120.0  # sampling must finish within this
 GENERATION_BUDGET_S_PER_VIDEO_S = 2.0  # ... plus this per second of video (it runs at ~0.1 s per video second)
+HIT_MIN_STRENGTH = 0.5  # visual beats at least this strong (0..1) are hit points: the music lands on them
+CRASH_PITCH = 49  # GM crash cymbal 1: the accent on a cut
 
 StageHook = Callable[[str, float], None]
 
@@ -133,23 +143,64 @@ class Outputs:
 
 
 @dataclass(frozen=True)
+class HitPoints:
+    """Where the music must land: strong visual beats (and cuts) as grid ticks, with the offsets that put them on the picture.
+
+    Attributes
+    ----------
+    ticks : np.ndarray [shape=(H,), dtype=int]
+        Grid ticks (16ths from bar 0) nearest each strong visual beat, unique, increasing.
+    offsets_s : np.ndarray [shape=(H,)]
+        Seconds from each tick to its visual beat (at most half a 16th): the onset's microtiming.
+    cut_ticks : np.ndarray [shape=(C,), dtype=int]
+        The ticks of the scene cuts (accented with a crash).
+    """
+
+    ticks: np.ndarray
+    offsets_s: np.ndarray
+    cut_ticks: np.ndarray
+
+
+def hit_points(controls: VideoControls) -> HitPoints:
+    """Every visual beat of strength >= ``HIT_MIN_STRENGTH`` and every cut, on the grid (see :class:`HitPoints`)."""
+    timing, n_ticks = controls.timing(), controls.n_bars * TICKS_PER_BAR
+    strong = controls.visual_beat_time_s()[controls.visual_beat_strength() >= HIT_MIN_STRENGTH]
+    times_s = np.unique(np.concatenate([strong, np.asarray(controls.scene_cuts_s, float)]))
+    ticks = np.rint(timing.seconds_to_ticks(times_s)).astype(np.int64)
+    inside = (ticks >= 0) & (ticks < n_ticks) & (times_s >= 0) & (times_s < controls.duration_s)
+    ticks, times_s = ticks[inside], times_s[inside]
+    ticks, first = np.unique(ticks, return_index=True)  # two beats on one 16th: the first sets the microtiming
+    offsets = times_s[first] - timing.ticks_to_seconds(ticks)
+    cut_ticks = np.rint(timing.seconds_to_ticks(np.asarray(controls.scene_cuts_s, float))).astype(np.int64)
+    return HitPoints(ticks=ticks, offsets_s=offsets, cut_ticks=cut_ticks[(cut_ticks >= 0) & (cut_ticks < n_ticks)])
+
+
+@dataclass(frozen=True)
 class Soundtrack:
-    """Generated music for one video: tokens (T, fields), the score and where it sits in the video."""
+    """Generated music for one video: tokens (T, fields), the score, its timing in the video, hits and markers."""
 
     tokens: np.ndarray
     score: Score
-    shift_s: float
+    timing: TempoMap
     duration_s: float
+    hits: HitPoints
+    markers: tuple[tuple[float, str], ...] = ()
+
+    def onset_shift_s(self) -> dict[int, float]:
+        """Microtiming: seconds each hit tick's onsets move to sound on their visual beat."""
+        return dict(zip(self.hits.ticks.tolist(), self.hits.offsets_s.tolist(), strict=True))
 
     def notes_s(self) -> list[tuple[str, int, float, float]]:
         """(family, pitch, start s, duration s) of every note in video time, cut to the video."""
-        rows = []
-        for family, pitch, start, duration in self.score.notes.tolist():
-            start_s = self.shift_s + ticks_to_seconds(start, tempo_bpm=self.score.tempo_bpm)
-            end_s = min(start_s + ticks_to_seconds(duration, tempo_bpm=self.score.tempo_bpm), self.duration_s)
-            if 0 <= start_s < self.duration_s:
-                rows.append((FAMILIES[family], pitch, start_s, end_s - start_s))
-        return rows
+        notes = self.score.notes
+        shift = np.array([self.onset_shift_s().get(int(t), 0.0) for t in notes[:, START_COL]])
+        starts_s = self.timing.ticks_to_seconds(notes[:, START_COL]) + shift
+        ends_s = np.minimum(self.timing.ticks_to_seconds(notes[:, START_COL] + notes[:, DURATION_COL]) + shift, self.duration_s)
+        return [
+            (FAMILIES[family], pitch, start_s, end_s - start_s)
+            for (family, pitch, _, _), start_s, end_s in zip(notes.tolist(), starts_s.tolist(), ends_s.tolist(), strict=True)
+            if 0 <= start_s < self.duration_s
+        ]
 
 
 def sampler_controls(controls: VideoControls, music: MusicOptions) -> Controls:
@@ -167,24 +218,46 @@ def sampler_controls(controls: VideoControls, music: MusicOptions) -> Controls:
         bar_density=np.clip(controls.bar_density() + music.density_shift, 0, MAX_DENSITY)[:n_bars],
         beat_strength=strength[: n_bars * BEATS_PER_BAR],
         instruments=music.instruments,
+        hit_ticks=hit_points(controls).ticks,
     )
 
 
+def accent_cuts(score: Score, cut_ticks: np.ndarray) -> Score:
+    """``score`` with a crash cymbal on every cut tick that has none (the drum part then marks the cut)."""
+    notes = score.notes
+    has_crash = {int(t) for family, pitch, t, _ in notes.tolist() if family == DRUMS and pitch == CRASH_PITCH}
+    crashes = [[DRUMS, CRASH_PITCH, int(t), TICKS_PER_BEAT] for t in np.unique(cut_ticks) if int(t) not in has_crash]
+    if not crashes:
+        return score
+    merged = np.concatenate([notes, np.asarray(crashes, notes.dtype)])
+    return Score(notes=merged[np.lexsort((merged[:, 1], merged[:, 0], merged[:, START_COL]))], tempo_bpm=score.tempo_bpm,
+                 n_bars=score.n_bars)
+
+
 def compose(model: CPTransformer, controls: VideoControls, music: MusicOptions, *, quiet: bool = True) -> Soundtrack:
-    """The model's music for a video's controls (sampling is bounded by a budget that grows with the video)."""
+    """The model's music for a video's controls (sampling is bounded by a budget that grows with the video).
+
+    Every hit point gets an onset (forced in the sampler), moved by its
+    microtiming onto the visual beat when written; with drums playing, every
+    cut also gets a crash; the MIDI carries a ``cut`` marker at each cut.
+    """
     budget_s = GENERATION_BUDGET_S + GENERATION_BUDGET_S_PER_VIDEO_S * controls.duration_s
     tokens = generate_tokens(
         model, sampler_controls(controls, music), seed=music.seed, temperature=music.temperature, quiet=quiet, time_budget_s=budget_s
     )
+    hits = hit_points(controls)
     score = decode(tokens, tempo_bpm=controls.tempo_bpm)
-    return Soundtrack(tokens=tokens, score=score, shift_s=controls.grid_start_s, duration_s=controls.duration_s)
+    if "drums" in music.instruments:
+        score = accent_cuts(score, hits.cut_ticks)
+    markers = tuple((float(t), "cut") for t in controls.scene_cuts_s)
+    return Soundtrack(tokens=tokens, score=score, timing=controls.timing(), duration_s=controls.duration_s, hits=hits, markers=markers)
 
 
 def write_soundtrack_midi(track: Soundtrack, path: Path, *, families: tuple[str, ...] = FAMILIES) -> None:
-    """The soundtrack's MIDI (only ``families``), aligned to the video and cut at its end."""
+    """The soundtrack's MIDI (only ``families``): its grid is the music's, time 0 the video's first frame, cut at its end."""
     keep = np.isin(track.score.notes[:, FAMILY_COL], [FAMILIES.index(f) for f in families])
     score = Score(notes=track.score.notes[keep], tempo_bpm=track.score.tempo_bpm, n_bars=track.score.n_bars)
-    write_midi(score, path, shift_s=track.shift_s, end_s=track.duration_s)
+    write_midi(score, path, timing=track.timing, end_s=track.duration_s, onset_shift_s=track.onset_shift_s(), markers=list(track.markers))
 
 
 def render_raw(track: Soundtrack, soundfont: Path, *, fade_out_s: float, families: tuple[str, ...] = FAMILIES) -> np.ndarray:

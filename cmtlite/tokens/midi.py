@@ -7,9 +7,9 @@ from pathlib import Path
 import miditoolkit
 import numpy as np
 
-from cmtlite.constants import TICKS_PER_BEAT
+from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.errors import MidiReadError
-from cmtlite.timing import seconds_to_ticks
+from cmtlite.timing import TempoMap, seconds_to_ticks
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL, Score, make_score, onset_strengths
 from cmtlite.tokens.vocab import DRUMS, FAMILIES, FAMILY_PROGRAMS, program_to_family
 
@@ -86,33 +86,94 @@ def _voices(notes: np.ndarray) -> list[np.ndarray]:
     return [np.stack(v) for v in voices]
 
 
-def write_midi(score: Score, path: Path, *, shift_s: float = 0.0, end_s: float | None = None) -> None:
-    """Write a score as a multi-track MIDI file with a real tempo event.
+def write_midi(
+    score: Score,
+    path: Path,
+    *,
+    timing: TempoMap | None = None,
+    end_s: float | None = None,
+    onset_shift_s: dict[int, float] | None = None,
+    markers: list[tuple[float, str]] | tuple = (),
+) -> None:
+    """Write a score as a multi-track MIDI file with real tempo events.
 
     One track per family (more when notes of one pitch overlap), with the
     family's GM program; drums on channel 10. Velocities follow each onset's
-    strength (:func:`strength_velocity`). ``shift_s`` moves every note by that
-    many seconds (a grid that starts before the video: negative); notes that
-    would start before 0 or at/after ``end_s`` are dropped, and notes are cut
-    at ``end_s``.
+    strength (:func:`strength_velocity`).
+
+    Without ``timing`` the file has the score's one tempo and bar 0 at time 0.
+    With a :class:`~cmtlite.timing.TempoMap` (video time; bar 0 may start
+    before 0) the file's time 0 is the video's first frame and its own beats
+    and bar lines are the music's: a pickup before the first bar line becomes
+    a leading partial bar (a first beat stretched to end on the music's first
+    beat, then the pickup's whole beats, under a time signature of that many
+    beats), and a tempo event follows every tempo change. Notes starting
+    before 0 or at/after ``end_s`` are dropped, notes are cut at ``end_s``.
+    ``onset_shift_s`` moves the notes starting on a grid tick by that many
+    seconds (microtiming); ``markers`` are (time s, text) marker events.
     """
     midi = miditoolkit.MidiFile(ticks_per_beat=_OUT_TICKS_PER_BEAT)
-    midi.tempo_changes = [miditoolkit.TempoChange(score.tempo_bpm, 0)]
-    midi.time_signature_changes = [miditoolkit.TimeSignature(4, 4, 0)]
-    scale = _OUT_TICKS_PER_BEAT // TICKS_PER_BEAT
-    shift = round(seconds_to_ticks(shift_s, tempo_bpm=score.tempo_bpm, ticks_per_beat=_OUT_TICKS_PER_BEAT))
-    end = round(seconds_to_ticks(end_s, tempo_bpm=score.tempo_bpm, ticks_per_beat=_OUT_TICKS_PER_BEAT)) if end_s is not None else None
+    if timing is None:
+        midi.tempo_changes = [miditoolkit.TempoChange(score.tempo_bpm, 0)]
+        midi.time_signature_changes = [miditoolkit.TimeSignature(4, 4, 0)]
+        scale = _OUT_TICKS_PER_BEAT // TICKS_PER_BEAT
+        ends = score.notes[:, START_COL] + score.notes[:, DURATION_COL]
+        on_ticks, off_ticks = score.notes[:, START_COL] * scale, ends * scale
+        end = None if end_s is None else round(seconds_to_ticks(end_s, tempo_bpm=score.tempo_bpm, ticks_per_beat=_OUT_TICKS_PER_BEAT))
+    else:
+        clock = _MidiClock(timing)
+        midi.tempo_changes, midi.time_signature_changes = clock.tempo_changes(), clock.time_signatures()
+        shift = np.array([(onset_shift_s or {}).get(int(t), 0.0) for t in score.notes[:, START_COL]])
+        on_ticks = clock.ticks(timing.ticks_to_seconds(score.notes[:, START_COL]) + shift)
+        off_ticks = clock.ticks(timing.ticks_to_seconds(score.notes[:, START_COL] + score.notes[:, DURATION_COL]) + shift)
+        end = None if end_s is None else int(clock.ticks(np.array([end_s]))[0])
+        midi.markers = [miditoolkit.Marker(text, int(clock.ticks(np.array([t]))[0])) for t, text in markers if t >= 0]
     ticks, strengths = onset_strengths(score)
     velocity_of_tick = dict(zip(ticks.tolist(), strength_velocity(strengths).tolist(), strict=True))
     for family, name in enumerate(FAMILIES):
-        notes = score.notes[score.notes[:, FAMILY_COL] == family]
-        for voice in _voices(notes) if len(notes) else []:
+        rows = np.nonzero(score.notes[:, FAMILY_COL] == family)[0]
+        for voice in _voices(np.column_stack([score.notes[rows], rows])) if len(rows) else []:  # last column: the note's row
             track = miditoolkit.Instrument(program=FAMILY_PROGRAMS[family], is_drum=family == DRUMS, name=name)
-            for _, pitch, start, duration in voice.tolist():
-                on, off = start * scale + shift, (start + duration) * scale + shift
+            for _, pitch, start, _, row in voice.tolist():
+                on, off = int(on_ticks[row]), int(off_ticks[row])
                 if on >= 0 and (end is None or on < end):
-                    off = off if end is None else min(off, end)
+                    off = max(off if end is None else min(off, end), on + 1)
                     track.notes.append(miditoolkit.Note(velocity_of_tick[start], pitch, on, off))
             if track.notes:
                 midi.instruments.append(track)
     midi.dump(str(path))
+
+
+class _MidiClock:
+    """The MIDI file's beats for a tempo map in video time: a leading partial beat from 0, then the music's beats."""
+
+    _EPSILON_S = 1e-3  # a music beat this close after 0 is the file's first beat
+
+    def __init__(self, timing: TempoMap) -> None:
+        self.timing = timing
+        beats_s = np.append(timing.beat_times_s(), timing.bar_starts_s[-1])
+        self.beats_s = np.concatenate([[0.0], beats_s[beats_s > self._EPSILON_S]])  # (n + 1,) edges of the file's beats
+
+    def ticks(self, seconds: np.ndarray) -> np.ndarray:
+        """MIDI ticks (int) of video times (s); past the last beat the last beat's length carries on."""
+        j = np.clip(np.searchsorted(self.beats_s, seconds, side="right") - 1, 0, len(self.beats_s) - 2)
+        fraction = (seconds - self.beats_s[j]) / np.diff(self.beats_s)[j]
+        return np.rint((j + fraction) * _OUT_TICKS_PER_BEAT).astype(np.int64)
+
+    def tempo_changes(self) -> list[miditoolkit.TempoChange]:
+        """A tempo event at every beat whose length (whole microseconds, as MIDI stores it) differs from the last."""
+        changes, last = [], None
+        for j, micros in enumerate(np.rint(np.diff(self.beats_s) * 1e6).astype(np.int64).tolist()):
+            if micros != last:
+                changes.append(miditoolkit.TempoChange(60e6 / micros, j * _OUT_TICKS_PER_BEAT))
+                last = micros
+        return changes
+
+    def time_signatures(self) -> list[miditoolkit.TimeSignature]:
+        """4/4 from the first bar line after 0; before it, a pickup bar of as many beats as it holds."""
+        bar_lines = self.timing.bar_starts_s[self.timing.bar_starts_s > self._EPSILON_S]
+        first = int(self.ticks(bar_lines[:1])[0]) if len(bar_lines) else 0
+        pickup_beats = round(first / _OUT_TICKS_PER_BEAT)
+        if pickup_beats in (0, BEATS_PER_BAR):
+            return [miditoolkit.TimeSignature(4, 4, 0)]
+        return [miditoolkit.TimeSignature(pickup_beats, 4, 0), miditoolkit.TimeSignature(4, 4, first)]
