@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,batch]'
+	$(BIN)/python -m pip install -q -e '.[dev,batch,eval]'
 	touch $@
 
 demo: install

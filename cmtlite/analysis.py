@@ -24,7 +24,14 @@ from cmtlite.plots import plot_analysis
 from cmtlite.timing import TempoMap, check_tempo_bpm
 from cmtlite.video.decode import VideoInfo, open_video
 from cmtlite.video.motion import FrameMotion, measure_motion
-from cmtlite.video.rhythm import VisualBeats, detect_cuts, detect_visual_beats, estimate_tempo, saliency_envelope
+from cmtlite.video.rhythm import (
+    VisualBeats,
+    add_regular_beats,
+    detect_cuts,
+    detect_visual_beats,
+    estimate_tempo,
+    saliency_envelope,
+)
 
 
 def video_duration_s(info: VideoInfo, times_s: np.ndarray) -> float:
@@ -100,6 +107,8 @@ def analyze_video(
         timing = fit_grid(beats, tempo_bpm=bpm, duration_s=duration_s)
     else:
         timing = fit_tempo_map(beats, cuts_s, tempo_bpm=bpm, duration_s=duration_s)
+    if source == "analysis":  # the motion is periodic: faint beats on its grid count too
+        beats = add_regular_beats(motion.times_s, saliency, beats, timing.beat_times_s())
     draft = VideoControls(
         cmtlite_version=__version__,
         video_path=str(video.info.path),

@@ -417,7 +417,8 @@ def sample(output: Path, bars: int, tempo: float, density: int | None, strength:
 @click.option("--controls", "controls_path", type=PATH, help="controls.json the music was made for.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file instead of a table.")
 @click.option("--reference", type=PATH, help="Folder of real MIDI to compare the metrics with.")
-def evaluate(midi_files: tuple[Path, ...], controls_path: Path | None, as_json: bool, reference: Path | None) -> None:
+@click.option("--audio", type=PATH, help="The rendered soundtrack of the (one) MIDI file: adds audio_hit_rate (needs --controls).")
+def evaluate(midi_files: tuple[Path, ...], controls_path: Path | None, as_json: bool, reference: Path | None, audio: Path | None) -> None:
     """Music-quality metrics of MIDI files (and control fidelity with --controls); see the README for definitions."""
     import json
 
@@ -425,8 +426,11 @@ def evaluate(midi_files: tuple[Path, ...], controls_path: Path | None, as_json: 
     from cmtlite.errors import ConfigError
     from cmtlite.evaluate import CONTROL_METRICS, MUSIC_METRICS, evaluate_file, mean_metrics, metric_gaps, reference_metrics
 
+    if audio is not None and (controls_path is None or len(midi_files) != 1):
+        msg = "--audio goes with --controls and one MIDI file"
+        raise click.UsageError(msg)
     controls = read_controls(controls_path) if controls_path is not None else None
-    results = [evaluate_file(path, controls) for path in midi_files]
+    results = [evaluate_file(path, controls, audio=audio) for path in midi_files]
     try:
         real = reference_metrics(reference) if reference is not None else None
     except ConfigError as err:
@@ -434,7 +438,7 @@ def evaluate(midi_files: tuple[Path, ...], controls_path: Path | None, as_json: 
     if as_json:
         _echo_paths(json.dumps(r) for r in results + ([{"file": "reference", **real}] if real is not None else []))
         return
-    names = MUSIC_METRICS + (CONTROL_METRICS if controls is not None else ())
+    names = MUSIC_METRICS + (CONTROL_METRICS if controls is not None else ()) + (("audio_hit_rate",) if audio is not None else ())
     rows = [[Path(r["file"]).name, *(r.get(n) for n in names)] for r in results]
     if len(results) > 1:
         rows.append(["mean", *mean_metrics(results, names).values()])

@@ -33,7 +33,10 @@ BEAT_WINDOW_S = 1.0  # half-width of the window for the adaptive beat threshold
 BEAT_THRESHOLD_MADS = 4.0  # a beat stands this many MADs above the local median
 BEAT_MIN_SALIENCY = 0.02  # absolute floor, in frame diagonals per second
 BEAT_MIN_RELATIVE = 0.2  # ... and at least this fraction of the clip's 99th percentile
-HELD_FRAME_DIFF = 0.5  # a frame this close (0..255) to the last analyzed one is a held frame: skipped
+REGULAR_BEAT_MADS = 2.0  # a weak peak on the fitted periodic grid needs only this many local MADs ...
+REGULAR_BEAT_MIN_SALIENCY = 0.005  # ... and this absolute floor (frame diagonals per second)
+HELD_FRAME_MAX_DIFF = 6  # a frame whose thumbnail differs from the last analyzed one by at most this (0..255) anywhere
+# is a held frame (animation on twos, a slideshow): skipped; a small slow object still moves pixels by more
 MAX_HOLD_S = 0.25  # ... but never more than this long, so the analysis keeps its time resolution
 CUT_WINDOW_FRAMES = 10  # neighbours on each side for the adaptive cut threshold
 CUT_MIN_DIFF = 12.0  # mean absolute thumbnail difference (0..255) a cut must exceed

@@ -50,6 +50,7 @@ BEAT_HIT_TOLERANCE_S = 0.07
 TIGHT_HIT_TOLERANCE_S = 0.035
 BEAT_HIT_MIN_STRENGTH = 0.5
 CUT_ON_BEAT_TOLERANCE_S = 0.04
+AUDIO_ONSET_RATE_HZ = 22050
 
 
 @dataclass(frozen=True)
@@ -237,12 +238,41 @@ def hit_rate(targets_s: np.ndarray, events_s: np.ndarray, tolerance_s: float) ->
     return float(np.mean([np.abs(events_s - t).min() <= tolerance_s for t in targets_s]))
 
 
-def evaluate_file(path: Path, controls: VideoControls | None = None) -> dict[str, Any]:
-    """Every metric of one MIDI file (control metrics only with ``controls``)."""
+def audio_onsets_s(path: Path) -> np.ndarray:
+    """Onset times (s) heard in an audio file: librosa's spectral-flux onset detector on its mono mix at 22.05 kHz.
+
+    Raises
+    ------
+    ConfigError
+        librosa is not installed, or the file cannot be read as audio.
+    """
+    try:
+        import librosa
+    except ImportError as err:
+        msg = "the audio hit rate needs librosa: pip install 'cmtlite[eval]'"
+        raise ConfigError(msg) from err
+    try:
+        samples, rate = librosa.load(str(path), sr=AUDIO_ONSET_RATE_HZ, mono=True)
+    except Exception as err:  # noqa: BLE001 - librosa raises many kinds for a bad file
+        msg = f"{path}: not a readable audio file ({err.__class__.__name__}: {err})"
+        raise ConfigError(msg) from err
+    return np.asarray(librosa.onset.onset_detect(y=samples, sr=rate, units="time"), np.float64)
+
+
+def audio_hit_rate(audio: Path, controls: VideoControls) -> float | None:
+    """Share of strong visual beats (strength >= 0.5) with an onset heard in ``audio`` within 70 ms."""
+    strong = controls.visual_beat_time_s()[controls.visual_beat_strength() >= BEAT_HIT_MIN_STRENGTH]
+    return hit_rate(strong, audio_onsets_s(audio), BEAT_HIT_TOLERANCE_S)
+
+
+def evaluate_file(path: Path, controls: VideoControls | None = None, *, audio: Path | None = None) -> dict[str, Any]:
+    """Every metric of one MIDI file (control metrics only with ``controls``; ``audio_hit_rate`` also with its rendered ``audio``)."""
     notes = read_notes(path)
     result: dict[str, Any] = {"file": str(path), **music_metrics(notes)}
     if controls is not None:
         result |= control_metrics(notes, controls)
+        if audio is not None:
+            result["audio_hit_rate"] = audio_hit_rate(audio, controls)
     return result
 
 

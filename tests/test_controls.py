@@ -116,3 +116,31 @@ def test_not_a_controls_object(text, tmp_path):
     path.write_text(text)
     with pytest.raises(ConfigError, match="controls.json"):
         read_controls(path)
+
+
+def test_the_tempo_map_drives_bar_and_beat_times():
+    doc = minimal_controls(n_bars=3, tempo_map=[{"bar": 0, "tempo_bpm": 120.0}, {"bar": 2, "tempo_bpm": 60.0}])
+    controls = VideoControls.from_json(doc)
+    assert controls.bar_tempos_bpm().tolist() == [120.0, 120.0, 60.0]
+    assert controls.bar_start_s().tolist() == pytest.approx([-0.25, 1.75, 3.75])  # derived from the map, not the file
+    assert controls.beat_time_s()[8:].tolist() == pytest.approx([3.75, 4.75, 5.75, 6.75])
+    again = VideoControls.from_json(controls.to_json())
+    assert again.to_json() == controls.to_json()
+    edited = VideoControls.from_json({**controls.to_json(), "tempo_map": [{"bar": 1, "tempo_bpm": 100.0}]})
+    assert edited.bar_tempos_bpm().tolist() == [120.0, 100.0, 100.0]  # before the first change: tempo_bpm
+
+
+@pytest.mark.parametrize(
+    ("tempo_map", "words"),
+    [
+        ([{"bar": 1, "tempo_bpm": 100.0}, {"bar": 1, "tempo_bpm": 90.0}], ["tempo_map", "increase"]),
+        ([{"bar": 2, "tempo_bpm": 100.0}], ["tempo_map", "below n_bars"]),
+        ([{"bar": 0, "tempo_bpm": 20.0}], ["tempo_map[0].tempo_bpm"]),
+        ([{"bar": 0}], ["missing keys", "tempo_bpm"]),
+    ],
+)
+def test_bad_tempo_maps_are_named(tempo_map, words):
+    with pytest.raises(ConfigError) as err:
+        VideoControls.from_json(minimal_controls(tempo_map=tempo_map))
+    for word in words:
+        assert word in str(err.value)

@@ -6,10 +6,11 @@ import json
 import math
 
 import miditoolkit
+import numpy as np
 import pytest
 
-from cmtlite.controls import VideoControls
-from cmtlite.evaluate import control_metrics, music_metrics, read_notes
+from cmtlite.controls import VideoControls, write_controls
+from cmtlite.evaluate import audio_hit_rate, control_metrics, music_metrics, read_notes
 from tests.conftest import SHARED_DIR, assert_bad_input, run
 
 TPB = 480
@@ -125,3 +126,48 @@ def test_real_songs_are_in_plausible_ranges():
     for path in sorted((SHARED_DIR / "data" / "lakh_sample").glob("*.mid"))[:4]:
         m = music_metrics(read_notes(path))
         assert 0.7 < m["SC"] <= 1 and 3 < m["PE"] < 6 and 0 <= m["EBR"] < 0.2 and 0.5 < m["GPS"] <= 1
+
+
+def test_cut_metrics_read_the_files_own_grid(tmp_path):
+    path = write(tmp_path / "x.mid", [(60, k, k + 1) for k in range(8)])  # 120 BPM: beats every 0.5 s, bars every 2 s
+    cuts = [(2.0, 1.0), (3.0, 1.0), (3.27, 1.0)]  # a bar line, a beat, off the grid
+    controls = VideoControls.from_json({**controls_for([2, 2], [0] * 8, cuts).to_json(), "scene_cuts_s": [2.0, 3.0, 3.27]})
+    m = control_metrics(read_notes(path), controls)
+    assert m["cut_on_beat_rate"] == pytest.approx(2 / 3)
+    assert m["cut_on_downbeat_rate"] is None  # no shot lasts two bars (4 s at 120 BPM)
+    late = VideoControls.from_json({**controls.to_json(), "n_bars": 3, "bars": [{"start_s": 0.0, "density": 2}] * 3,
+                                    "beats": [{"time_s": 0.0, "strength_level": 0}] * 12, "scene_cuts_s": [4.0, 5.1]})
+    assert control_metrics(read_notes(path), late)["cut_on_downbeat_rate"] == 0.0  # the file has no downbeat at 4 s
+
+
+def test_a_pickup_bar_is_counted_as_the_end_of_a_bar(tmp_path):
+    midi = miditoolkit.MidiFile(ticks_per_beat=TPB)
+    midi.tempo_changes = [miditoolkit.TempoChange(120.0, 0)]
+    midi.time_signature_changes = [miditoolkit.TimeSignature(1, 4, 0), miditoolkit.TimeSignature(4, 4, TPB)]
+    track = miditoolkit.Instrument(0)
+    track.notes = [miditoolkit.Note(90, 60, 0, TPB), miditoolkit.Note(90, 62, TPB, 2 * TPB)]
+    midi.instruments.append(track)
+    midi.dump(str(tmp_path / "pickup.mid"))
+    notes = read_notes(tmp_path / "pickup.mid")
+    assert notes.start_beats.tolist() == [3.0, 4.0]  # the pickup note is beat 4 of bar 0; the next is bar 1's downbeat
+    assert notes.downbeats_s[:2].tolist() == pytest.approx([0.0, 0.5])
+
+
+def test_audio_hit_rate_hears_the_rendered_onsets(tmp_path):
+    from scipy.io import wavfile
+
+    pytest.importorskip("librosa")
+    rate = 22050
+    audio = np.zeros(rate * 4, np.float32)
+    for t in (0.5, 1.5, 2.5):  # clicks on two of the three strong visual beats... and one off them
+        start = int(t * rate)
+        audio[start : start + 2000] = 0.8 * np.sin(np.arange(2000) / 3.0) * np.exp(-np.arange(2000) / 400.0)
+    wav = tmp_path / "a.wav"
+    wavfile.write(str(wav), rate, audio)
+    controls = controls_for([2, 2], [0] * 8, [(0.5, 0.9), (1.5, 0.8), (3.3, 0.7), (2.5, 0.2)])
+    assert audio_hit_rate(wav, controls) == pytest.approx(2 / 3)
+    path = write(tmp_path / "x.mid", [(60, 1, 2)])
+    result = run("evaluate", path, "--controls", write_controls(controls, tmp_path / "c.json", force=False), "--audio", wav, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["audio_hit_rate"] == pytest.approx(2 / 3)
+    assert_bad_input(run("evaluate", path, "--audio", wav), "--audio")

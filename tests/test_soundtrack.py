@@ -12,6 +12,7 @@ import pytest
 from scipy.io import wavfile
 
 from cmtlite.constants import MODEL_PATH
+from cmtlite.controls import VideoControls
 from cmtlite.render import SAMPLE_RATE
 from cmtlite.video.decode import probe_video
 from tests.conftest import SMALL_SOUNDFONT, assert_bad_input, audio_duration_s, needs_soundfont, packets, run
@@ -42,7 +43,8 @@ def generated(bounce_clip, model_file, tmp_path_factory):  # noqa: F811
     out = tmp_path_factory.mktemp("generated")
     controls = out / "controls.json"
     assert run("analyze", bounce_clip, "-o", controls, "-q").exit_code == 0
-    files = {"video": out / "out.mp4", "midi": out / "out.mid", "wav": out / "out.wav", "plot": out / "out.png", "stems": out / "stems"}
+    files = {"video": out / "out.mp4", "midi": out / "out.mid", "wav": out / "out.wav", "plot": out / "out.png", "stems": out / "stems",
+             "controls": controls}
     result = generate(
         bounce_clip, "-o", files["video"], "--midi", files["midi"], "--wav", files["wav"], "--plot", files["plot"],
         "--stems", files["stems"], "--loudness", -18, model_path=model_file,
@@ -233,3 +235,51 @@ def test_the_wheel_carries_the_model(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:4] == b"MThd"
+
+
+def test_the_midi_grid_is_the_music_grid_and_the_music_lands_on_the_picture(generated):
+    import pretty_midi
+
+    from cmtlite.controls import read_controls
+    from cmtlite.evaluate import control_metrics, read_notes
+
+    files, doc = generated
+    controls = VideoControls.from_json(doc)
+    timing = controls.timing()
+    midi = pretty_midi.PrettyMIDI(str(files["midi"]))
+    music_beats = timing.beat_times_s()
+    music_beats = music_beats[(music_beats > 1e-3) & (music_beats < controls.duration_s - 1e-3)]
+    file_beats = midi.get_beats()
+    for beat in music_beats:  # a DAW reads the music's beats and bar lines from the file's own tempo map
+        assert np.abs(file_beats - beat).min() <= 0.002, beat
+    bar_lines = timing.bar_starts_s[(timing.bar_starts_s > 1e-3) & (timing.bar_starts_s < controls.duration_s - 1e-3)]
+    for line in bar_lines:
+        assert np.abs(midi.get_downbeats() - line).min() <= 0.002, line
+    cut_markers, now = [], 0.0
+    for message in mido.MidiFile(str(files["midi"])):
+        now += message.time
+        if message.type == "marker" and message.text == "cut":
+            cut_markers.append(now)
+    assert cut_markers == pytest.approx(list(controls.scene_cuts_s), abs=0.002) and len(cut_markers) == 2
+    metrics = control_metrics(read_notes(files["midi"]), read_controls(files["controls"]))
+    assert metrics["hit_rate_35ms"] == 1.0 and metrics["cut_on_beat_rate"] == 1.0
+
+
+def test_every_strong_visual_beat_gets_an_onset_on_time(model):
+    from cmtlite.soundtrack import HIT_MIN_STRENGTH, MusicOptions, compose
+
+    times = [0.31, 1.17, 2.05, 3.62, 5.5]  # off the grid: only microtiming lands them
+    doc = {
+        "tempo_bpm": 100.0, "duration_s": 8.0, "grid_start_s": -0.4, "n_bars": 4, "scene_cuts_s": [5.5],
+        "bars": [{"start_s": 0.0, "density": 2} for _ in range(4)],
+        "beats": [{"time_s": 0.0, "strength_level": 0} for _ in range(16)],
+        "visual_beats": [{"time_s": t, "strength": 0.6 if t != 5.5 else 1.0} for t in times] + [{"time_s": 4.4, "strength": 0.3}],
+    }
+    controls = VideoControls.from_json(doc)
+    track = compose(model, controls, MusicOptions(seed=1, instruments=("drums", "piano")))
+    onsets = np.array([start for _, _, start, _ in track.notes_s()])
+    for t in times:
+        assert np.abs(onsets - t).min() <= 0.002, t
+    assert HIT_MIN_STRENGTH > 0.3
+    crash = [start for family, pitch, start, _ in track.notes_s() if family == "drums" and pitch == 49]
+    assert np.abs(np.array(crash) - 5.5).min() <= 0.002  # the cut gets a crash

@@ -92,6 +92,11 @@ def _open(path: Path) -> av.container.InputContainer:
         container.close()
         msg = f"{path}: has no video stream"
         raise VideoReadError(msg)
+    if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+        name = container.format.name
+        container.close()
+        msg = f"{path}: a still image ({name}), not a video"
+        raise VideoReadError(msg)
     return container
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from cmtlite.constants import ANALYSIS_LONG_SIDE_PX, DIRECTOGRAM_BINS, HELD_FRAME_DIFF, MAX_HOLD_S, THUMB_SIZE_PX
+from cmtlite.constants import ANALYSIS_LONG_SIDE_PX, DIRECTOGRAM_BINS, HELD_FRAME_MAX_DIFF, MAX_HOLD_S, THUMB_SIZE_PX
 from cmtlite.errors import VideoReadError
 from cmtlite.progress import progress_bar
 from cmtlite.video.decode import VideoReader, analysis_size
@@ -118,8 +118,9 @@ def measure_motion(video: VideoReader, *, long_side_px: int = ANALYSIS_LONG_SIDE
                 if prev is None:
                     speed, gram, diff = 0.0, np.zeros(DIRECTOGRAM_BINS, np.float32), 0.0
                 else:
-                    diff = float(cv2.absdiff(thumb, prev_thumb).mean())
-                    if diff < HELD_FRAME_DIFF and time_s - times[-1] < MAX_HOLD_S:
+                    change = cv2.absdiff(thumb, prev_thumb)
+                    diff = float(change.mean())
+                    if int(change.max()) <= HELD_FRAME_MAX_DIFF and time_s - times[-1] < MAX_HOLD_S:
                         continue
                     speed, gram = meter.measure(prev, gray, time_s - times[-1])
                 times.append(time_s)

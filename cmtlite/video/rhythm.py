@@ -26,6 +26,9 @@ from cmtlite.constants import (
     MAX_TEMPO_BPM,
     MIN_BEAT_GAP_S,
     MIN_TEMPO_BPM,
+    PHASE_TOLERANCE_S,
+    REGULAR_BEAT_MADS,
+    REGULAR_BEAT_MIN_SALIENCY,
     TEMPO_MIN_BEATS,
     TEMPO_MIN_CONFIDENCE,
 )
@@ -145,13 +148,25 @@ def saliency_envelope(directogram: np.ndarray, cut_frames: np.ndarray) -> np.nda
     return saliency
 
 
-def _adaptive_threshold(saliency: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """(local median, threshold) arrays for beat picking."""
+def _local_level(saliency: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(local median, local median absolute deviation) of the saliency over +-``BEAT_WINDOW_S``."""
     size = 2 * max(int(round(BEAT_WINDOW_S * fps)), 1) + 1
     local = median_filter(saliency, size=size, mode="nearest")
-    mad = median_filter(np.abs(saliency - local), size=size, mode="nearest")
+    return local, median_filter(np.abs(saliency - local), size=size, mode="nearest")
+
+
+def _adaptive_threshold(saliency: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(local median, threshold) arrays for beat picking."""
+    local, mad = _local_level(saliency, fps)
     floor = max(BEAT_MIN_SALIENCY, BEAT_MIN_RELATIVE * float(np.percentile(saliency, 99)))
     return local, np.maximum(local + BEAT_THRESHOLD_MADS * mad, floor)
+
+
+def _peaks(saliency: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """Indices of local maxima of ``saliency`` above ``threshold``."""
+    inner = np.arange(1, len(saliency) - 1)
+    is_peak = (saliency[inner] >= saliency[inner - 1]) & (saliency[inner] > saliency[inner + 1]) & (saliency[inner] > threshold[inner])
+    return inner[is_peak]
 
 
 def detect_visual_beats(times_s: np.ndarray, saliency: np.ndarray, cut_frames: np.ndarray) -> VisualBeats:
@@ -178,9 +193,7 @@ def detect_visual_beats(times_s: np.ndarray, saliency: np.ndarray, cut_frames: n
     VisualBeats
     """
     _, threshold = _adaptive_threshold(saliency, frame_rate(times_s))
-    inner = np.arange(1, len(saliency) - 1)
-    is_peak = (saliency[inner] >= saliency[inner - 1]) & (saliency[inner] > saliency[inner + 1]) & (saliency[inner] > threshold[inner])
-    peaks = inner[is_peak]
+    peaks = _peaks(saliency, threshold)
     heights = saliency[peaks]
     reference = float(np.percentile(heights, 90)) if len(heights) else 1.0
     strengths = np.concatenate([np.ones(len(cut_frames)), np.clip(heights / reference, 0.0, 1.0)])
@@ -193,6 +206,47 @@ def detect_visual_beats(times_s: np.ndarray, saliency: np.ndarray, cut_frames: n
         strengths=strengths[keep] if len(keep) else np.zeros(0),
         is_cut=np.arange(len(frames))[keep] < len(cut_frames) if len(keep) else np.zeros(0, bool),
     )
+
+
+def add_regular_beats(times_s: np.ndarray, saliency: np.ndarray, beats: VisualBeats, grid_beats_s: np.ndarray) -> VisualBeats:
+    """``beats`` plus the weak peaks that fall on the periodic grid: regular motion too faint for the clip-wide threshold.
+
+    Once a grid is fitted to a periodic video, a saliency peak within
+    ``PHASE_TOLERANCE_S`` of a grid beat needs only to stand
+    ``REGULAR_BEAT_MADS`` local deviations above the local median (and over
+    ``REGULAR_BEAT_MIN_SALIENCY``): the slow passages of a clip whose fast
+    passages set the clip-wide threshold keep their beats. Their strength is
+    measured against the same reference as the strong beats.
+
+    Parameters
+    ----------
+    times_s, saliency : np.ndarray [shape=(N,)]
+        Frame times (seconds) and saliency.
+    beats : VisualBeats
+        From :func:`detect_visual_beats`.
+    grid_beats_s : np.ndarray [shape=(G,)]
+        The fitted grid's beat times in seconds.
+
+    Returns
+    -------
+    VisualBeats
+        Sorted by time, at least ``MIN_BEAT_GAP_S`` apart (the existing beats win).
+    """
+    local, mad = _local_level(saliency, frame_rate(times_s))
+    peaks = _peaks(saliency, np.maximum(local + REGULAR_BEAT_MADS * mad, REGULAR_BEAT_MIN_SALIENCY))
+    if len(peaks) == 0 or len(grid_beats_s) == 0:
+        return beats
+    on_grid = np.abs(grid_beats_s[None, :] - times_s[peaks][:, None]).min(axis=1) <= PHASE_TOLERANCE_S
+    peaks = peaks[on_grid]
+    strict = _peaks(saliency, _adaptive_threshold(saliency, frame_rate(times_s))[1])
+    reference = float(np.percentile(saliency[strict], 90)) if len(strict) else float(saliency.max(initial=1e-9))
+    times = np.concatenate([beats.times_s, times_s[peaks]])
+    strengths = np.concatenate([beats.strengths, np.clip(saliency[peaks] / max(reference, 1e-9), 0.0, 1.0)])
+    is_cut = np.concatenate([beats.is_cut, np.zeros(len(peaks), bool)])
+    priority = np.concatenate([np.full(len(beats.times_s), 2.0), strengths[len(beats.times_s) :]])
+    keep = _suppress_close(times, priority, gap_s=MIN_BEAT_GAP_S)
+    keep = keep[np.argsort(times[keep], kind="stable")]
+    return VisualBeats(times_s=times[keep], strengths=strengths[keep], is_cut=is_cut[keep])
 
 
 def _envelope(times_s: np.ndarray, saliency: np.ndarray) -> np.ndarray:

@@ -80,3 +80,15 @@ def test_unreadable_inputs(tmp_path, content, message):
 def test_directory_is_not_a_video(tmp_path):
     with pytest.raises(VideoReadError, match="is a directory"):
         probe_video(tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_still_image_is_not_a_video(tmp_path, suffix):
+    import cv2
+
+    image = tmp_path / f"still{suffix}"
+    cv2.imwrite(str(image), np.full((90, 160, 3), 120, np.uint8))
+    renamed = tmp_path / "still.mp4"
+    image.rename(renamed)
+    with pytest.raises(VideoReadError, match="a still image"):
+        probe_video(renamed)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from cmtlite.clips import cut_times_s, impact_times_s
+from cmtlite.clips import Scene, cut_times_s, impact_times_s, write_clip
 from cmtlite.video.decode import open_video
 from cmtlite.video.motion import measure_motion
-from cmtlite.video.rhythm import detect_cuts, detect_visual_beats, estimate_tempo, saliency_envelope
+from cmtlite.video.rhythm import VisualBeats, add_regular_beats, detect_cuts, detect_visual_beats, estimate_tempo, saliency_envelope
 from tests.conftest import BOUNCE_SCENES
 
 
@@ -72,3 +73,28 @@ def test_saliency_is_a_deceleration():
     saliency = saliency_envelope(gram, np.zeros(0, int))
     assert int(np.argmax(saliency)) in (18, 19, 20)
     assert saliency[:10].max() < 1e-6 and saliency[30:].max() < 1e-6
+
+
+def test_slow_then_fast_bounces_keep_tempo_and_beats(tmp_path):
+    from cmtlite.analysis import analyze_video
+
+    scenes = [Scene(duration_s=6.0, bounce_s=0.6, travel=0.15), Scene(duration_s=6.0, bounce_s=0.6, travel=0.75)]
+    path = write_clip(tmp_path / "slow_fast.mp4", scenes, size=(320, 180))
+    controls = analyze_video(path)
+    assert controls.tempo_source == "analysis" and controls.tempo_bpm == pytest.approx(100.0, rel=0.02)
+    assert controls.timing().bar_tempos_bpm() == pytest.approx(100.0, rel=0.02)
+    impacts = impact_times_s(scenes)
+    slow_half = impacts[impacts < 6.0]
+    found = controls.visual_beat_time_s()
+    assert np.mean([np.abs(found - t).min() <= 0.07 for t in slow_half]) >= 0.75  # the faint half's bounces are found
+    assert _f_measure(found, np.sort(np.concatenate([impacts, cut_times_s(scenes)])), 0.07) >= 0.85
+
+
+def test_regular_beats_need_the_grid():
+    times = np.arange(0, 6, 1 / 30)
+    saliency = np.full(len(times), 0.001)
+    saliency[np.rint(np.arange(0.5, 6, 0.5) * 30).astype(int)] = 0.01  # faint peaks every 0.5 s
+    none = VisualBeats(times_s=np.zeros(0), strengths=np.zeros(0), is_cut=np.zeros(0, bool))
+    on_grid = add_regular_beats(times, saliency, none, np.arange(0.5, 6, 0.5))
+    assert len(on_grid.times_s) == 11 and (on_grid.strengths <= 1).all()
+    assert len(add_regular_beats(times, saliency, none, np.arange(0.25, 6, 0.5)).times_s) == 0  # off the grid: noise
