@@ -6,9 +6,12 @@ Regenerates ``reports/quality.md`` (+ ``quality.json`` and the PNGs it
 embeds) with the shipped model on the CPU:
 
 1. reference metrics over each corpus in ../shared/data (``--limit`` files each);
-2. default soundtracks for every clip in ../shared/videos and two procedural
-   clips: music metrics, gap to the real multi-track reference (Lakh), control
-   fidelity per clip;
+2. default soundtracks for every clip in ../shared/videos, two procedural
+   clips and two aperiodic procedural clips drawn from a seed (shots of
+   random length and bounce rate: videos no setting was tuned on): music
+   metrics, gap to the real multi-track reference (Lakh), control fidelity
+   and hit points per clip (MIDI and rendered audio: strong visual beats hit,
+   cuts on beats and downbeats, tempo-map changes);
 3. a ``--density-shift`` sweep -3..+3 on one clip (notes per bar);
 4. the same clip with its controls on and off (uniform density, no forced beats);
 5. piano rolls with the controls for two clips.
@@ -30,13 +33,15 @@ from cmtlite.constants import REPO_ROOT
 from cmtlite.evaluate import CONTROL_METRICS, MUSIC_METRICS, control_metrics, evaluate_file, mean_metrics, read_notes
 from cmtlite.model import default_model_path, load_model
 from cmtlite.plots import plot_soundtrack
+from cmtlite.render import master, resolve_soundfont, write_wav
 from cmtlite.sampler import FREE, Controls, generate_tokens
-from cmtlite.soundtrack import MusicOptions, Soundtrack, compose, write_soundtrack_midi
+from cmtlite.soundtrack import HitPoints, MusicOptions, Soundtrack, compose, render_raw, write_soundtrack_midi
 from cmtlite.tokens.codec import decode
 
 SHARED = REPO_ROOT.parent / "shared"
 CORPORA = ("pop909", "groove", "nottingham", "lakh_sample")
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov"}
+HIT_COLUMNS = ("audio_hit_rate", "max_tempo_change")
 # Published anchors (other data: LPD-5 for CMT, POP909 for V-MusProd).
 CMT = {"real": {"PE": 4.452, "GPS": 0.968, "SI": 0.488}, "model": {"PE": 3.617, "GPS": 0.810, "SI": 0.241}}
 VMUSPROD = {"real": {"SC": 0.965, "PE": 4.455, "PCE": 2.774, "EBR": 0.005, "IOI": 0.125}}
@@ -63,7 +68,22 @@ def reference_metrics(limit: int) -> dict[str, dict]:
 
 def procedural_clips(folder: Path) -> list[Path]:
     calm = [Scene(duration_s=12.0, bounce_s=1.5, travel=0.2, background=(30, 40, 70))]
-    return [write_clip(folder / "procedural-demo.mp4", demo_scenes()), write_clip(folder / "procedural-calm.mp4", calm)]
+    clips = [write_clip(folder / "procedural-demo.mp4", demo_scenes()), write_clip(folder / "procedural-calm.mp4", calm)]
+    for seed in (1, 2):  # aperiodic: every shot has its own length and rate, cuts fall anywhere
+        rng = np.random.default_rng(seed)
+        shots = [Scene(duration_s=float(rng.uniform(1.2, 7.0)), bounce_s=float(rng.uniform(0.35, 1.4)),
+                       travel=float(rng.uniform(0.15, 0.7)), background=tuple(int(c) for c in rng.integers(10, 200, 3)))
+                 for _ in range(7)]
+        clips.append(write_clip(folder / f"aperiodic-seed{seed}.mp4", shots, size=(640, 360)))
+    return clips
+
+
+def tempo_map_stats(controls) -> dict:  # noqa: ANN001
+    """Largest bar-to-bar tempo change and the tempo range relative to the analysed tempo."""
+    tempos = controls.bar_tempos_bpm()
+    change = float(np.abs(np.diff(tempos) / tempos[:-1]).max()) if len(tempos) > 1 else 0.0
+    return {"max_tempo_change": change, "tempo_min_ratio": float(tempos.min() / controls.tempo_bpm),
+            "tempo_max_ratio": float(tempos.max() / controls.tempo_bpm)}
 
 
 def soundtrack(model, video: Path, folder: Path, **options) -> tuple[object, Path, object]:  # noqa: ANN001, ANN003
@@ -74,13 +94,20 @@ def soundtrack(model, video: Path, folder: Path, **options) -> tuple[object, Pat
     return controls, midi, track
 
 
+def rendered(track, soundfont: Path, path: Path) -> Path:  # noqa: ANN001
+    """The soundtrack as the user hears it: rendered, mastered, written as WAV."""
+    write_wav(master(render_raw(track, soundfont, fade_out_s=0.0), -16.0)[0], path, force=True)
+    return path
+
+
 def uniform_run(model, controls, folder: Path, stem: str) -> Path:  # noqa: ANN001
     """The same video's music with its controls off: one mean density for every bar and no forced beats."""
     n_bars = controls.n_bars
     mean_density = round(float(np.mean(controls.bar_density())))
     sampler_controls = Controls(n_bars, np.full(n_bars, mean_density), np.full(4 * n_bars, FREE))
     score = decode(generate_tokens(model, sampler_controls, seed=0), tempo_bpm=controls.tempo_bpm)
-    track = Soundtrack(tokens=np.zeros((0, 8)), score=score, shift_s=controls.grid_start_s, duration_s=controls.duration_s)
+    no_hits = HitPoints(ticks=np.zeros(0, np.int64), offsets_s=np.zeros(0), strengths=np.zeros(0), cut_ticks=np.zeros(0, np.int64))
+    track = Soundtrack(tokens=np.zeros((0, 8)), score=score, timing=controls.timing(), duration_s=controls.duration_s, hits=no_hits)
     path = folder / f"{stem}-controls-off.mid"
     write_soundtrack_midi(track, path)
     return path
@@ -94,6 +121,7 @@ def main() -> None:  # noqa: PLR0915
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     model, metadata = load_model(default_model_path())
+    soundfont = resolve_soundfont()
     reference = reference_metrics(args.limit)
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -102,9 +130,9 @@ def main() -> None:  # noqa: PLR0915
         for video in videos:
             t0 = time.perf_counter()
             controls, midi, track = soundtrack(model, video, tmp)
-            result = evaluate_file(midi, controls)
+            result = evaluate_file(midi, controls, audio=rendered(track, soundfont, tmp / f"{video.stem}.wav"))
             clips.append({"clip": video.name, "seconds": round(time.perf_counter() - t0, 1), "duration_s": controls.duration_s,
-                          "bars": controls.n_bars, **result})
+                          "bars": controls.n_bars, "tempo_source": controls.tempo_source, **tempo_map_stats(controls), **result})
             print(video.name, {k: fmt(result[k]) for k in (*MUSIC_METRICS, *CONTROL_METRICS)})
             if video.name in {"big-buck-bunny-480p-30s.mp4", "procedural-demo.mp4"}:
                 plot_soundtrack(controls, track.notes_s(), args.out / f"{video.stem}.png", force=True)
@@ -119,7 +147,7 @@ def main() -> None:  # noqa: PLR0915
         controls, on_midi, _ = soundtrack(model, sweep_clip, tmp)
         on_off = {"on": control_metrics(read_notes(on_midi), controls),
                   "off": control_metrics(read_notes(uniform_run(model, controls, tmp, sweep_clip.stem)), controls)}
-    generated = mean_metrics(clips, MUSIC_METRICS + CONTROL_METRICS)
+    generated = mean_metrics(clips, MUSIC_METRICS + CONTROL_METRICS + HIT_COLUMNS)
     report = {"model": metadata.get("step"), "reference": reference, "clips": clips, "generated_mean": generated,
               "density_sweep": sweep, "controls_on_off": on_off, "wall_s": round(time.perf_counter() - started, 1)}
     (args.out / "quality.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -167,6 +195,23 @@ def render_markdown(report: dict) -> str:  # noqa: C901, PLR0912
     for metric in ("density_spearman", "beat_hit_rate"):
         verdict = "met" if gen[metric] is not None and gen[metric] >= 0.9 else "**not met**"
         lines.append(f"\nTarget {metric} >= 0.9 on average: {fmt(gen[metric])}, {verdict}.")
+    lines += ["", "## Hit points per clip", "",
+              "Strong visual beats (strength >= 0.5) with a MIDI onset within 35 ms and with an onset heard in the rendered audio "
+              "(librosa) within 70 ms; scene cuts within 40 ms of a beat / of a downbeat (after a shot of at least two bars) of the "
+              "MIDI file's own grid; the tempo map's largest bar-to-bar change and its range over the analysed tempo.", "",
+              "| clip | tempo | hits 35 ms (MIDI) | hits 70 ms (audio) | cuts on beat | cuts on downbeat | max change / bar | range |",
+              "|---|---|---:|---:|---:|---:|---:|---|"]
+    for c in report["clips"]:
+        lines.append(f"| {c['clip']} | {c['tempo_source']} | {fmt(c['hit_rate_35ms'])} | {fmt(c['audio_hit_rate'])} | "
+                     f"{fmt(c['cut_on_beat_rate'])} | {fmt(c['cut_on_downbeat_rate'])} | {c['max_tempo_change']:.3f} | "
+                     f"{c['tempo_min_ratio']:.2f}-{c['tempo_max_ratio']:.2f} |")
+    lines.append(f"| **mean** | | **{fmt(gen['hit_rate_35ms'])}** | **{fmt(gen['audio_hit_rate'])}** | "
+                 f"**{fmt(gen['cut_on_beat_rate'])}** | **{fmt(gen['cut_on_downbeat_rate'])}** | | |")
+    for metric, target in (("hit_rate_35ms", 0.9), ("audio_hit_rate", 0.85), ("cut_on_beat_rate", 0.95), ("cut_on_downbeat_rate", 0.8)):
+        verdict = "met" if gen[metric] is not None and gen[metric] >= target else "**not met**"
+        lines.append(f"\nTarget {metric} >= {target} on average: {fmt(gen[metric])}, {verdict}.")
+    worst = max(c["max_tempo_change"] for c in report["clips"])
+    lines.append(f"\nLargest bar-to-bar tempo change on any clip: {worst:.3f} (limit 0.08).")
     lines += ["", "## Density sweep (procedural demo clip)", "", "| --density-shift | notes / bar | onset ticks / bar | density_spearman |",
               "|---:|---:|---:|---:|"]
     for row in report["density_sweep"]:

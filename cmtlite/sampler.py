@@ -79,8 +79,10 @@ class Controls:
     instruments : tuple of str
         Families the model may play.
     hit_ticks : np.ndarray [shape=(H,), dtype=int]
-        Grid ticks (16ths from bar 0) that must carry a note onset (hit
-        points); their strength is the beat's where one is forced, else the model's.
+        Grid ticks (16ths from bar 0) that must carry a note onset (hit points).
+    hit_strength : np.ndarray [shape=(H,), dtype=int]
+        Strength forced on each hit tick (1..cap); 0 or ``FREE`` leaves it to
+        the model (a forced beat's strength on the same tick wins). Empty: all free.
     """
 
     n_bars: int
@@ -88,6 +90,7 @@ class Controls:
     beat_strength: np.ndarray
     instruments: tuple[str, ...] = FAMILIES
     hit_ticks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    hit_strength: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self) -> None:
         if self.n_bars < 1:
@@ -98,6 +101,9 @@ class Controls:
             raise ConfigError(msg)
         if np.any((np.asarray(self.hit_ticks) < 0) | (np.asarray(self.hit_ticks) >= self.n_bars * TICKS_PER_BAR)):
             msg = f"hit ticks must lie in the {self.n_bars} bars (0..{self.n_bars * TICKS_PER_BAR - 1})"
+            raise ConfigError(msg)
+        if len(self.hit_strength) not in (0, len(self.hit_ticks)):
+            msg = f"need one hit strength per hit tick (got {len(self.hit_strength)} for {len(self.hit_ticks)})"
             raise ConfigError(msg)
         unknown = [name for name in self.instruments if name not in FAMILIES]
         if unknown or not self.instruments:
@@ -153,6 +159,14 @@ class _Grammar:
         self.hits_by_bar: dict[int, list[int]] = {}
         for tick in np.asarray(controls.hit_ticks, np.int64).tolist():
             self.hits_by_bar.setdefault(tick // TICKS_PER_BAR, []).append(tick)
+        levels = controls.hit_strength if len(controls.hit_strength) else np.zeros(len(controls.hit_ticks), np.int64)
+        self.hit_level = dict(zip(np.asarray(controls.hit_ticks).tolist(), np.asarray(levels).tolist(), strict=True))
+
+    def forced_strength(self, tick: int) -> int:
+        """The strength forced on a tick of the current bar: its beat's, else its hit's; ``FREE`` (or 0) when none."""
+        if tick % TICKS_PER_BEAT == 0 and self.controls.beat_strength[self.bar * BEATS_PER_BAR + tick // TICKS_PER_BEAT] > 0:
+            return int(self.controls.beat_strength[self.bar * BEATS_PER_BAR + tick // TICKS_PER_BEAT])
+        return int(self.hit_level.get(self.bar * TICKS_PER_BAR + tick, FREE))
 
     def required_ticks(self) -> list[int]:
         """Ticks in the current bar after the last position that must be played: beats with a forced strength, and hits."""
@@ -350,7 +364,7 @@ def _next_token(
         else:
             tick = int(row[BEAT]) - 2
             beat = grammar.bar * BEATS_PER_BAR + tick // TICKS_PER_BEAT
-            level = int(controls.beat_strength[beat]) if tick % TICKS_PER_BEAT == 0 else FREE
+            level = grammar.forced_strength(tick)
             row[STRENGTH] = 1 + level if level > 0 else pick(STRENGTH, _from(vocab[STRENGTH], 2))
             row[BEAT_TIMING] = 1 + beat_timing(beat, grammar.total_beats)
         return row

@@ -10,10 +10,13 @@ How the controls drive the sampler (:func:`sampler_controls`):
 * beat strength = the per-beat level + ``strength_shift`` on beats with a
   visual beat (clipped to 1..16), and at least the calibration's strongest
   level on the beat nearest each scene cut; other beats are left to the model;
-* beat-timing spans the grid's bars, which cover the whole video.
+* beat-timing spans the grid's bars, which cover the whole video;
+* hit points (:func:`hit_points`): the 16th nearest every strong visual beat
+  and every cut must carry an onset, moved onto the picture by microtiming.
 
-The grid starts at ``grid_start_s`` (<= 0), so the MIDI is shifted by it: its
-time 0 is the video's first frame, and onsets land on the visual beats.
+The MIDI follows the controls' tempo map: its time 0 is the video's first
+frame and its own beats and bar lines are the music's (see
+:func:`~cmtlite.tokens.midi.write_midi`).
 """
 
 from __future__ import annotations
@@ -152,27 +155,33 @@ class HitPoints:
         Grid ticks (16ths from bar 0) nearest each strong visual beat, unique, increasing.
     offsets_s : np.ndarray [shape=(H,)]
         Seconds from each tick to its visual beat (at most half a 16th): the onset's microtiming.
+    strengths : np.ndarray [shape=(H,)]
+        Each visual beat's strength, 0..1 (a cut: 1).
     cut_ticks : np.ndarray [shape=(C,), dtype=int]
         The ticks of the scene cuts (accented with a crash).
     """
 
     ticks: np.ndarray
     offsets_s: np.ndarray
+    strengths: np.ndarray
     cut_ticks: np.ndarray
 
 
 def hit_points(controls: VideoControls) -> HitPoints:
     """Every visual beat of strength >= ``HIT_MIN_STRENGTH`` and every cut, on the grid (see :class:`HitPoints`)."""
     timing, n_ticks = controls.timing(), controls.n_bars * TICKS_PER_BAR
-    strong = controls.visual_beat_time_s()[controls.visual_beat_strength() >= HIT_MIN_STRENGTH]
-    times_s = np.unique(np.concatenate([strong, np.asarray(controls.scene_cuts_s, float)]))
+    strong = controls.visual_beat_strength() >= HIT_MIN_STRENGTH
+    cuts_s = np.asarray(controls.scene_cuts_s, float)
+    times_s = np.concatenate([cuts_s, controls.visual_beat_time_s()[strong]])
+    strengths = np.concatenate([np.ones(len(cuts_s)), controls.visual_beat_strength()[strong]])
     ticks = np.rint(timing.seconds_to_ticks(times_s)).astype(np.int64)
     inside = (ticks >= 0) & (ticks < n_ticks) & (times_s >= 0) & (times_s < controls.duration_s)
-    ticks, times_s = ticks[inside], times_s[inside]
-    ticks, first = np.unique(ticks, return_index=True)  # two beats on one 16th: the first sets the microtiming
+    ticks, times_s, strengths = ticks[inside], times_s[inside], strengths[inside]
+    ticks, first = np.unique(ticks, return_index=True)  # two beats on one 16th: a cut, else the first, sets the microtiming
     offsets = times_s[first] - timing.ticks_to_seconds(ticks)
-    cut_ticks = np.rint(timing.seconds_to_ticks(np.asarray(controls.scene_cuts_s, float))).astype(np.int64)
-    return HitPoints(ticks=ticks, offsets_s=offsets, cut_ticks=cut_ticks[(cut_ticks >= 0) & (cut_ticks < n_ticks)])
+    cut_ticks = np.rint(timing.seconds_to_ticks(cuts_s)).astype(np.int64)
+    cut_ticks = cut_ticks[(cut_ticks >= 0) & (cut_ticks < n_ticks)]
+    return HitPoints(ticks=ticks, offsets_s=offsets, strengths=strengths[first], cut_ticks=cut_ticks)
 
 
 @dataclass(frozen=True)
@@ -213,12 +222,15 @@ def sampler_controls(controls: VideoControls, music: MusicOptions) -> Controls:
     for cut_s in controls.scene_cuts_s:
         nearest = int(np.argmin(np.abs(beat_times - cut_s)))
         strength[nearest] = max(strength[nearest], strongest)
+    hits = hit_points(controls)
+    hit_levels = np.clip(controls.calibration.strength_to_level(hits.strengths) + music.strength_shift, 1, STRENGTH_CAP)
     return Controls(
         n_bars=n_bars,
         bar_density=np.clip(controls.bar_density() + music.density_shift, 0, MAX_DENSITY)[:n_bars],
         beat_strength=strength[: n_bars * BEATS_PER_BAR],
         instruments=music.instruments,
-        hit_ticks=hit_points(controls).ticks,
+        hit_ticks=hits.ticks,
+        hit_strength=hit_levels,
     )
 
 
@@ -257,7 +269,8 @@ def write_soundtrack_midi(track: Soundtrack, path: Path, *, families: tuple[str,
     """The soundtrack's MIDI (only ``families``): its grid is the music's, time 0 the video's first frame, cut at its end."""
     keep = np.isin(track.score.notes[:, FAMILY_COL], [FAMILIES.index(f) for f in families])
     score = Score(notes=track.score.notes[keep], tempo_bpm=track.score.tempo_bpm, n_bars=track.score.n_bars)
-    write_midi(score, path, timing=track.timing, end_s=track.duration_s, onset_shift_s=track.onset_shift_s(), markers=list(track.markers))
+    write_midi(score, path, timing=track.timing, end_s=track.duration_s, onset_shift_s=track.onset_shift_s(), markers=list(track.markers),
+               accent_ticks=set(track.hits.ticks.tolist()))
 
 
 def render_raw(track: Soundtrack, soundfont: Path, *, fade_out_s: float, families: tuple[str, ...] = FAMILIES) -> np.ndarray:

@@ -15,6 +15,7 @@ from cmtlite.tokens.vocab import DRUMS, FAMILIES, FAMILY_PROGRAMS, program_to_fa
 
 _OUT_TICKS_PER_BEAT = 480
 _DEFAULT_TEMPO_BPM = 120.0  # the MIDI standard's tempo when a file sets none
+ACCENT_VELOCITY = 104  # the least velocity of an accented onset (a hit point)
 
 
 def _median_tempo_bpm(midi: miditoolkit.MidiFile, end_tick: int) -> float:
@@ -94,6 +95,7 @@ def write_midi(
     end_s: float | None = None,
     onset_shift_s: dict[int, float] | None = None,
     markers: list[tuple[float, str]] | tuple = (),
+    accent_ticks: set[int] | None = None,
 ) -> None:
     """Write a score as a multi-track MIDI file with real tempo events.
 
@@ -110,7 +112,8 @@ def write_midi(
     beats), and a tempo event follows every tempo change. Notes starting
     before 0 or at/after ``end_s`` are dropped, notes are cut at ``end_s``.
     ``onset_shift_s`` moves the notes starting on a grid tick by that many
-    seconds (microtiming); ``markers`` are (time s, text) marker events.
+    seconds (microtiming); ``markers`` are (time s, text) marker events; notes
+    starting on ``accent_ticks`` get at least ``ACCENT_VELOCITY``.
     """
     midi = miditoolkit.MidiFile(ticks_per_beat=_OUT_TICKS_PER_BEAT)
     if timing is None:
@@ -130,6 +133,9 @@ def write_midi(
         midi.markers = [miditoolkit.Marker(text, int(clock.ticks(np.array([t]))[0])) for t, text in markers if t >= 0]
     ticks, strengths = onset_strengths(score)
     velocity_of_tick = dict(zip(ticks.tolist(), strength_velocity(strengths).tolist(), strict=True))
+    for tick in accent_ticks or ():
+        if tick in velocity_of_tick:
+            velocity_of_tick[tick] = max(velocity_of_tick[tick], ACCENT_VELOCITY)
     for family, name in enumerate(FAMILIES):
         rows = np.nonzero(score.notes[:, FAMILY_COL] == family)[0]
         for voice in _voices(np.column_stack([score.notes[rows], rows])) if len(rows) else []:  # last column: the note's row
