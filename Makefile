@@ -5,11 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages: FluidSynth's library and CLI, the default GM soundfont.
 APT_PACKAGES := libfluidsynth3 fluidsynth fluid-soundfont-gm
+# Only for the studio's browser tests: Playwright drives Debian's Chromium (no browser download).
+TEST_APT_PACKAGES := chromium
 # Only for building the training corpus (and its tests): MMA arranges POP909 for a band.
 TRAIN_APT_PACKAGES := mma
 RUN := runs/small
 
-.PHONY: install system-deps train-deps demo test test-fast bench report corpus train model clean
+.PHONY: install system-deps train-deps test-deps demo test test-fast bench report corpus train model clean
 
 # apt-get install the packages in $(1) that are missing.
 define apt_install
@@ -28,24 +30,27 @@ system-deps:
 train-deps:
 	$(call apt_install,$(TRAIN_APT_PACKAGES))
 
+test-deps: train-deps
+	$(call apt_install,$(TEST_APT_PACKAGES))
+
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,batch,eval]'
+	$(BIN)/python -m pip install -q -e '.[dev,batch,eval,studio]'
 	touch $@
 
 demo: install
 	$(BIN)/cmtlite demo --force
 
 # pytest's exit code 5 (no tests collected) fails the target like any other failure.
-test: install train-deps
+test: install test-deps
 	$(BIN)/ruff check cmtlite tests benchmarks
 	@$(BIN)/python -m pytest -q; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$code
 
 # The quick inner loop: everything but the tests marked slow (notebook, training, Ray, kill-and-resume, 4K, wheel).
-test-fast: install train-deps
+test-fast: install test-deps
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: install

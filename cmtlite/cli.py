@@ -488,6 +488,29 @@ def batch(source: Path, out_dir: Path, workers: int, address: str | None, seed: 
         sys.exit(1)
 
 
+@cli.command()
+@click.argument("videos", nargs=-1, type=PATH)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (anything but this machine is warned about).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="Port to listen on.")
+@click.option("--workdir", type=PATH, help="Folder of the projects [default: ~/.local/share/cmtlite/studio].")
+@click.option("--no-browser", is_flag=True, help="Do not open the page in a browser.")
+@click.option("--max-upload-mb", type=click.IntRange(1, 1 << 20), default=2048, show_default=True, help="Largest upload, in MiB.")
+@model_option
+@soundfont_option
+@device_option
+def studio(videos: tuple[Path, ...], host: str, port: int, workdir: Path | None, no_browser: bool, max_upload_mb: int,
+           model_path: Path | None, soundfont: Path | None, device: str) -> None:
+    """Open the local studio page: see the analysis, edit the controls bar by bar, make, compare and export takes."""
+    from cmtlite.model import default_model_path
+    from cmtlite.studio import LOCAL_HOSTS, serve
+
+    if host not in LOCAL_HOSTS:
+        click.echo(f"warning: listening on {host}: other machines can reach the studio (the token still guards it)", err=True)
+    serve(list(videos), model_path=model_path or default_model_path(), device=device, soundfont=soundfont, host=host, port=port,
+          workdir=workdir, open_browser=not no_browser, max_upload_bytes=max_upload_mb << 20,
+          on_ready=lambda url: click.echo(url))
+
+
 def main() -> None:
     """Entry point of the ``cmtlite`` console script."""
     cli()

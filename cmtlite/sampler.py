@@ -32,7 +32,7 @@ from cmtlite.errors import ConfigError, TimeBudgetError
 from cmtlite.model import CPTransformer, KVCache
 from cmtlite.outputs import atomic_output
 from cmtlite.progress import progress_bar
-from cmtlite.tokens.codec import beat_timing, decode
+from cmtlite.tokens.codec import beat_timing, carried_beat_timing, decode
 from cmtlite.tokens.jsonl import token_lines
 from cmtlite.tokens.midi import write_midi
 from cmtlite.tokens.vocab import (
@@ -55,6 +55,7 @@ from cmtlite.tokens.vocab import (
 )
 
 FREE = -1  # a control value the model samples itself
+REGENERATE_CANDIDATES = 3  # continuations sampled for a regenerated section; the best seam into the kept bars wins
 PITCH_TOP = 128  # vocabulary index of pitch 127
 
 # (temperature, top-p) per field. Pitch is sampled cooler: on 3 clips x 2 seeds, pitch (1.0, 0.9) gave scale
@@ -239,11 +240,16 @@ def generate_tokens(
     kv_cache: bool = True,
     max_tokens: int | None = None,
     time_budget_s: float | None = None,
+    prefix: np.ndarray | None = None,
+    last_bar: int | None = None,
 ) -> np.ndarray:
     """Tokens (T, N_FIELDS) of ``controls.n_bars`` bars ending with EOS; deterministic for a seed on the CPU.
 
     ``kv_cache=False`` recomputes the whole window for every token (same
     result, for tests and benchmarks); ``max_tokens`` stops early.
+    ``prefix`` (whole bars of earlier tokens, no EOS) is continued: the model
+    reads it in one pass and the grammar starts after it; the result starts
+    with it. ``last_bar`` stops after that bar (no EOS then, unless it is the last).
 
     Raises
     ------
@@ -261,8 +267,11 @@ def generate_tokens(
     cap = controls.n_bars * (1 + TICKS_PER_BAR * (1 + STRENGTH_CAP)) + 1
     max_tokens = cap if max_tokens is None else min(max_tokens, cap)
     window = _Window(model, kv_cache=kv_cache)
-    rows: list[np.ndarray] = []
-    h = None
+    rows: list[np.ndarray] = [] if prefix is None else list(prefix)
+    for row in rows:
+        grammar.advance(row)
+    h = window.extend(rows) if rows else None
+    max_tokens += len(rows)
     deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
     threads = torch.get_num_threads()
     if window.device.type == "cpu":
@@ -276,6 +285,8 @@ def generate_tokens(
                 row = _next_token(model, h, grammar, controls, vocab, allowed_instruments, temperature, rng)
                 if row is None:
                     break
+                if last_bar is not None and row[TYPE] == TYPE_METRICAL and row[BEAT] == BEAT_BAR and grammar.bar == last_bar:
+                    return np.stack(rows)
                 rows.append(row)
                 grammar.advance(row)
                 if row[TYPE] == TYPE_METRICAL and row[BEAT] == BEAT_BAR:
@@ -303,10 +314,24 @@ class _Window:
         self.start = 0
         self.cache: KVCache | None = model.new_cache() if kv_cache else None
 
-    def push(self, row: np.ndarray) -> torch.Tensor:
-        """Hidden state (d,) after ``row``."""
+    def _append(self, row: np.ndarray) -> None:
         self.rows.append(row)
         self.times.append(int(row[BEAT_TIMING]) if row[BEAT_TIMING] else (self.times[-1] if self.times else 0))
+
+    def extend(self, rows: list[np.ndarray]) -> torch.Tensor:
+        """Hidden state (d,) after ``rows`` appended at once (a prefix): the newest half context is read in one pass."""
+        for row in rows:
+            self._append(row)
+        self.start = max(self.start, len(self.rows) - self.model.config.context // 2)
+        if self.cache is not None:
+            self.cache.length = 0
+        x = torch.as_tensor(np.stack(self.rows[self.start :]), device=self.device).unsqueeze(0)
+        t = torch.as_tensor(self.times[self.start :], device=self.device).unsqueeze(0)
+        return self.model.hidden(x, t, self.cache)[0, -1]
+
+    def push(self, row: np.ndarray) -> torch.Tensor:
+        """Hidden state (d,) after ``row``."""
+        self._append(row)
         context = self.model.config.context
         if len(self.rows) - self.start > context:
             self.start = len(self.rows) - context // 2
@@ -381,6 +406,74 @@ def _from(size: int, first: int) -> np.ndarray:
     allowed = np.zeros(size, dtype=bool)
     allowed[first:] = True
     return allowed
+
+
+def bar_starts(tokens: np.ndarray) -> np.ndarray:
+    """Row index of every bar token in ``tokens`` (T, N_FIELDS), shape (n_bars,)."""
+    return np.nonzero((tokens[:, TYPE] == TYPE_METRICAL) & (tokens[:, BEAT] == BEAT_BAR))[0]
+
+
+@torch.inference_mode()
+def seam_loss(model: CPTransformer, tokens: np.ndarray, first: int, last: int) -> float:
+    """Mean loss of the model predicting rows ``first..last - 1`` of ``tokens`` from the rows before them (its context at most).
+
+    Low means the rows follow naturally: used to choose the regenerated bars
+    that lead best into the bar kept after them.
+    """
+    context = model.config.context
+    start = max(0, last - context - 1)
+    window = tokens[start:last]
+    time_index = carried_beat_timing(window)
+    mask = np.zeros((1, len(window) - 1), bool)
+    mask[0, first - start - 1 :] = True
+    device = next(model.parameters()).device
+    as_tensor = lambda a: torch.as_tensor(a, device=device).unsqueeze(0)  # noqa: E731
+    loss, _ = model.loss(as_tensor(window), as_tensor(time_index), torch.as_tensor(mask, device=device))
+    return float(loss)
+
+
+def regenerate_bars(
+    model: CPTransformer,
+    controls: Controls,
+    tokens: np.ndarray,
+    bars: tuple[int, int],
+    *,
+    seed: int = 0,
+    temperature: float = 1.0,
+    candidates: int = REGENERATE_CANDIDATES,
+) -> np.ndarray:
+    """``tokens`` (a finished piece) with bars ``first..last`` (inclusive) sampled anew and every other bar kept token for token.
+
+    The model continues from the kept prefix, so the first new bar follows
+    what came before. A causal model cannot see the kept suffix, so the seam
+    into it is made by choice: ``candidates`` continuations are sampled
+    (seeds ``seed``, ``seed + 1``, ...) and the one under which the model
+    finds the first kept bar after them most likely (lowest :func:`seam_loss`)
+    wins. Deterministic for a seed.
+
+    Raises
+    ------
+    ConfigError
+        ``bars`` outside the piece, or ``tokens`` not a piece of ``controls.n_bars`` bars.
+    """
+    first, last = bars
+    starts = bar_starts(tokens)
+    if len(starts) != controls.n_bars or not 0 <= first <= last < controls.n_bars:
+        msg = f"bars {first}..{last} are not inside a piece of {len(starts)} bars (controls: {controls.n_bars})"
+        raise ConfigError(msg)
+    prefix, end = tokens[: starts[first]], starts[last + 1] if last + 1 < len(starts) else len(tokens)
+    suffix = tokens[end:]
+    best, best_loss = None, np.inf
+    for k in range(max(candidates, 1) if len(suffix) > 1 else 1):
+        middle = generate_tokens(model, controls, seed=seed + k, temperature=temperature, prefix=prefix, last_bar=last)
+        spliced = np.concatenate([middle, suffix]) if len(suffix) else middle
+        if len(suffix) <= 1:  # the new bars end the piece (generate_tokens closed it)
+            return spliced
+        next_bar_end = starts[last + 2] - end + len(middle) if last + 2 < len(starts) else len(spliced)
+        loss = seam_loss(model, spliced, len(middle), next_bar_end)
+        if loss < best_loss:
+            best, best_loss = spliced, loss
+    return best
 
 
 def sample_to_midi(

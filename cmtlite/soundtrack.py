@@ -49,7 +49,7 @@ from cmtlite.mux import check_original_audio, mux
 from cmtlite.outputs import atomic_output, check_outputs
 from cmtlite.plots import plot_soundtrack
 from cmtlite.render import fit_length, master, render_midi, write_wav
-from cmtlite.sampler import FREE, Controls, generate_tokens
+from cmtlite.sampler import FREE, Controls, generate_tokens, regenerate_bars
 from cmtlite.timing import TempoMap, check_tempo_bpm
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, START_COL, Score, decode
 from cmtlite.tokens.midi import write_midi
@@ -257,6 +257,20 @@ def compose(model: CPTransformer, controls: VideoControls, music: MusicOptions, 
     tokens = generate_tokens(
         model, sampler_controls(controls, music), seed=music.seed, temperature=music.temperature, quiet=quiet, time_budget_s=budget_s
     )
+    return soundtrack_of(tokens, controls, music)
+
+
+def recompose(model: CPTransformer, controls: VideoControls, music: MusicOptions, tokens: np.ndarray, bars: tuple[int, int]) -> Soundtrack:
+    """An earlier soundtrack's ``tokens`` with bars ``first..last`` (inclusive) made anew; every note outside them is kept.
+
+    See :func:`~cmtlite.sampler.regenerate_bars` for how the seams are made.
+    """
+    new = regenerate_bars(model, sampler_controls(controls, music), tokens, bars, seed=music.seed, temperature=music.temperature)
+    return soundtrack_of(new, controls, music)
+
+
+def soundtrack_of(tokens: np.ndarray, controls: VideoControls, music: MusicOptions) -> Soundtrack:
+    """The soundtrack of sampled ``tokens``: the score with crashes on the cuts (when drums play), hits, markers, timing."""
     hits = hit_points(controls)
     score = decode(tokens, tempo_bpm=controls.tempo_bpm)
     if "drums" in music.instruments:
@@ -333,10 +347,11 @@ def write_outputs(
 def _write_stems(
     track: Soundtrack, soundfont: Path, folder: Path, families: tuple[str, ...], *, gain_db: float, mix: MixOptions, force: bool
 ) -> list[Path]:
-    """One float32 WAV per family, at the full mix's gain (so the stems add up to the mix before limiting)."""
+    """One float32 WAV per family that plays, at the full mix's gain (so the stems add up to the mix before limiting)."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for family in families:
+    playing = {family for family, *_ in track.notes_s()}
+    for family in (f for f in families if f in playing):
         stem = render_raw(track, soundfont, fade_out_s=mix.fade_out_s, families=(family,))
         write_wav(stem * np.float32(10 ** (gain_db / 20)), folder / f"{family}.wav", force=force, float32=True)
         written.append(folder / f"{family}.wav")
