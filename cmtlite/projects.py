@@ -342,9 +342,9 @@ class ProjectStore:
             write_controls(controls, take_dir / "controls.json", force=True)
             np.save(take_dir / "tokens.npy", track.tokens)
             write_soundtrack_midi(track, take_dir / "soundtrack.mid")
-            audio, _ = master(render_raw(track, self.soundfont, fade_out_s=self.mix.fade_out_s), self.mix.loudness_lufs)
+            audio, gain_db = master(render_raw(track, self.soundfont, fade_out_s=self.mix.fade_out_s), self.mix.loudness_lufs)
             write_wav(audio, take_dir / "soundtrack.wav", force=True)
-            meta |= {"status": "ready", "error": None, "seconds": round(time.perf_counter() - started, 3),
+            meta |= {"status": "ready", "error": None, "seconds": round(time.perf_counter() - started, 3), "gain_db": gain_db,
                      "families": sorted({family for family, *_ in track.notes_s()}, key=FAMILIES.index)}
         except Exception as err:  # noqa: BLE001 - a failed take is reported, the server keeps serving
             meta |= {"status": "failed", "error": _message(err)}
@@ -389,7 +389,7 @@ class ProjectStore:
         return self._inside(path)
 
     def stem(self, project: str, take: str, family: str) -> Path:
-        """One family's stem of a ready take (rendered on first request; only families that play have one)."""
+        """One family's stem of a ready take, at the mix's gain (rendered on first request; only families that play have one)."""
         take_dir = self.take_dir(project, take)
         meta = self._read(take_dir / "take.json")
         if meta["status"] != "ready" or family not in (meta.get("families") or []):
@@ -399,9 +399,8 @@ class ProjectStore:
         with self._lock:
             if not path.exists():
                 path.parent.mkdir(exist_ok=True)
-                track = self._take_soundtrack(project, take)
-                write_wav(render_raw(track, self.soundfont, fade_out_s=self.mix.fade_out_s, families=(family,)), path, force=False,
-                          float32=True)
+                stem = render_raw(self._take_soundtrack(project, take), self.soundfont, fade_out_s=self.mix.fade_out_s, families=(family,))
+                write_wav(stem * np.float32(10 ** (meta["gain_db"] / 20)), path, force=False, float32=True)  # at the mix's gain
         return self._inside(path)
 
     def _take_soundtrack(self, project: str, take: str) -> Soundtrack:

@@ -205,21 +205,25 @@ def normalize_loudness(audio: np.ndarray, target_lufs: float, *, sample_rate: in
 
     Silence and clips shorter than the 400 ms meter block are returned unchanged.
     """
-    out = audio
+    return _normalize(audio, target_lufs, sample_rate=sample_rate)[0]
+
+
+def _normalize(audio: np.ndarray, target_lufs: float, *, sample_rate: int) -> tuple[np.ndarray, float, float]:
+    """(normalized audio, loudness before, loudness after) in LUFS; each loudness is measured once."""
+    out, before = audio, None
     for _ in range(3):  # limiting lowers loudness a little: measure again
         loudness = loudness_lufs(out, sample_rate=sample_rate)
+        before = loudness if before is None else before
         if not np.isfinite(loudness) or abs(loudness - target_lufs) < 0.1:
-            break
+            return out, before, loudness
         out = (out * 10 ** ((target_lufs - loudness) / 20)).astype(np.float32)
         out = limit(out, TRUE_PEAK_DBTP - 0.5, sample_rate=sample_rate)
-    return out
+    return out, before, loudness_lufs(out, sample_rate=sample_rate)
 
 
 def master(audio: np.ndarray, target_lufs: float) -> tuple[np.ndarray, float]:
     """(audio at ``target_lufs`` with true peak <= -1 dBTP, the loudness change in dB; 0 for silence)."""
-    before = loudness_lufs(audio)
-    out = normalize_loudness(audio, target_lufs)
-    after = loudness_lufs(out)
+    out, before, after = _normalize(audio, target_lufs, sample_rate=SAMPLE_RATE)
     return out, (after - before) if np.isfinite(before) and np.isfinite(after) else 0.0
 
 

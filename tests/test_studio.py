@@ -253,3 +253,22 @@ def test_takes_queue_one_after_another(studio, project):
     bodies = [client.get(f"/api/projects/{project}/takes/{i}", headers=AUTH).json() for i in ids]
     assert [b["status"] for b in bodies] == ["ready", "ready"]
     assert np.isfinite(bodies[0]["seconds"])
+
+
+def test_the_command_refuses_bad_setups_in_one_line(tmp_path, model_file):
+    import socket
+
+    from tests.conftest import assert_bad_input, run
+
+    (tmp_path / "file").write_text("not a folder")
+    common = ["--no-browser", "--model", model_file, "--soundfont", SMALL_SOUNDFONT]
+    assert_bad_input(run("studio", "--workdir", tmp_path / "file" / "sub", *common), "work folder")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    assert_bad_input(run("studio", tmp_path / "none.mp4", "--workdir", tmp_path / "w", "--port", free, *common), "none.mp4")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert_bad_input(run("studio", "--workdir", tmp_path / "w", "--port", port, *common), f"127.0.0.1:{port}", "--port")
