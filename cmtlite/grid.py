@@ -154,21 +154,20 @@ def fit_tempo_map(beats: VisualBeats, cuts_s: np.ndarray, *, tempo_bpm: float, d
     prior = -TEMPO_PRIOR_WEIGHT * np.log(lengths * step * tempo_bpm / (BEATS_PER_BAR * 60.0)) ** 2
     cut_positions = origin + np.asarray(cuts_s, np.float64) / step
     on_bar_line = after_long_shot(cuts_s, tempo_bpm=tempo_bpm)
-    score = np.full((n_positions, len(lengths)), -np.inf, np.float32)
-    back = np.full((n_positions, len(lengths)), -1, np.int16)
+    ring = int(lengths.max()) + 1  # scores are kept for the last bar length's worth of starts only
+    score = np.full((ring, len(lengths)), -np.inf, np.float32)  # score[q % ring]: best path whose last bar starts at q
+    back = np.zeros((n_positions, len(lengths)), np.uint8)  # index of the previous bar's length (lengths <= 255 of them)
     for q in range(origin + 1):
         first = q + lengths > origin  # a first bar holds time 0
-        score[q, first] = (_bar_scores(q, lengths, salience, cut_positions, on_bar_line) + prior)[first]
+        score[q % ring] = np.where(first, _bar_scores(q, lengths, salience, cut_positions, on_bar_line) + prior, -np.inf)
     for q in range(origin + 1, end + 1):
         starts = q - lengths  # where the previous bar started, for each previous length
-        valid = starts >= 0
-        previous = np.where(valid, score[np.maximum(starts, 0), np.arange(len(lengths))], -np.inf)  # (L,)
+        previous = np.where(starts >= 0, score[starts % ring, np.arange(len(lengths))], -np.inf)  # (L,)
         total = previous[:, None] + smooth  # (previous length, new length)
         best = np.argmax(total, axis=0)
         gain = total[best, np.arange(len(lengths))]
-        if np.isfinite(gain).any():
-            score[q] = gain + _bar_scores(q, lengths, salience, cut_positions, on_bar_line) + prior
-            back[q] = best
+        score[q % ring] = gain + _bar_scores(q, lengths, salience, cut_positions, on_bar_line) + prior
+        back[q] = best
     q, li = _best_last_bar(score, lengths, end)
     bar_lines = [q + int(lengths[li])]
     while True:  # walk back to the first bar, the one that holds time 0
@@ -215,9 +214,9 @@ def _bar_scores(q: int, lengths: np.ndarray, salience: np.ndarray, cut_positions
 
 
 def _best_last_bar(score: np.ndarray, lengths: np.ndarray, end: int) -> tuple[int, int]:
-    """(start index, length index) of the best final bar: one that holds the video's end."""
-    starts = np.arange(score.shape[0])[:, None]
-    holds_end = (starts < end) & (starts + lengths[None, :] >= end)
-    masked = np.where(holds_end, score, -np.inf)
-    q, li = np.unravel_index(int(np.argmax(masked)), masked.shape)
-    return int(q), int(li)
+    """(start index, length index) of the best final bar: one that holds the video's end (``score`` is the ring of the last starts)."""
+    starts = np.arange(max(end - len(score) + 1, 0), end)[:, None]
+    holds_end = starts + lengths[None, :] >= end
+    masked = np.where(holds_end, score[starts[:, 0] % len(score)], -np.inf)
+    row, li = np.unravel_index(int(np.argmax(masked)), masked.shape)
+    return int(starts[row, 0]), int(li)
