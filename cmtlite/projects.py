@@ -317,10 +317,12 @@ class ProjectStore:
             msg = "the project is not ready for takes"
             raise ConfigError(msg)
         if request.from_take is not None:
-            earlier = self.take(project, request.from_take)
+            if self.take(project, request.from_take)["status"] != "ready":
+                msg = f"take {request.from_take} is not ready: a section can be regenerated from a finished take only"
+                raise ConfigError(msg)
             n_bars = read_controls(self.take_dir(project, request.from_take) / "controls.json").n_bars
-            if earlier["status"] != "ready" or request.bars[1] >= n_bars:
-                msg = f"take {request.from_take} is not ready, or bars {list(request.bars)} are not inside its {n_bars} bars"
+            if request.bars[1] >= n_bars:
+                msg = f"bars {list(request.bars)} are not inside the {n_bars} bars of take {request.from_take}"
                 raise ConfigError(msg)
         take = new_id()
         take_dir = folder / "takes" / take

@@ -321,7 +321,8 @@ def write_outputs(
     """
     written = []
     if outputs.controls is not None:
-        written.append(write_controls(controls, outputs.controls, force=force))
+        write_controls(controls, outputs.controls, force=force)
+        written.append(outputs.controls)
     if outputs.midi is not None:
         with atomic_output(outputs.midi, force=force) as tmp:
             write_soundtrack_midi(track, tmp)
@@ -477,4 +478,4 @@ def make_demo(
     check_outputs([clip, *outputs.files(())], force=force)
     write_clip(clip, demo_scenes(), force=force)
     result = make_soundtrack(clip, outputs, model=model, soundfont=soundfont, music=MusicOptions(seed=seed), force=force, quiet=quiet)
-    return [clip.absolute(), *result.written]
+    return [clip, *result.written]
