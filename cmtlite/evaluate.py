@@ -33,7 +33,7 @@ import numpy as np
 import pretty_midi
 from scipy.stats import spearmanr
 
-from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
+from cmtlite.constants import BEATS_PER_BAR, HIT_MIN_STRENGTH, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.controls import VideoControls
 from cmtlite.errors import ConfigError, MidiReadError
 from cmtlite.grid import after_long_shot
@@ -48,7 +48,6 @@ PCE_WINDOW_BARS = 4
 SI_LAGS_BARS = range(2, 9)
 BEAT_HIT_TOLERANCE_S = 0.07
 TIGHT_HIT_TOLERANCE_S = 0.035
-BEAT_HIT_MIN_STRENGTH = 0.5
 CUT_ON_BEAT_TOLERANCE_S = 0.04
 AUDIO_ONSET_RATE_HZ = 22050
 
@@ -215,7 +214,7 @@ def control_metrics(notes: Notes, controls: VideoControls) -> dict[str, float | 
     forced = np.nonzero((requested_strength > 0) & (beat_s >= 0) & (beat_s < controls.duration_s))[0]
     produced_strength = np.array([strength_at.get(int(beat) * TICKS_PER_BEAT, 0) for beat in forced])
     constant = len(requested_density) < 2 or np.ptp(requested_density) == 0 or np.ptp(produced_density) == 0
-    strong = controls.visual_beat_time_s()[controls.visual_beat_strength() >= BEAT_HIT_MIN_STRENGTH]
+    strong = controls.visual_beat_time_s()[controls.visual_beat_strength() >= HIT_MIN_STRENGTH]
     cuts = np.asarray(controls.scene_cuts_s, float)
     long_shot = after_long_shot(cuts, tempo_bpm=controls.tempo_bpm)
     return {
@@ -261,7 +260,7 @@ def audio_onsets_s(path: Path) -> np.ndarray:
 
 def audio_hit_rate(audio: Path, controls: VideoControls) -> float | None:
     """Share of strong visual beats (strength >= 0.5) with an onset heard in ``audio`` within 70 ms."""
-    strong = controls.visual_beat_time_s()[controls.visual_beat_strength() >= BEAT_HIT_MIN_STRENGTH]
+    strong = controls.visual_beat_time_s()[controls.visual_beat_strength() >= HIT_MIN_STRENGTH]
     return hit_rate(strong, audio_onsets_s(audio), BEAT_HIT_TOLERANCE_S)
 
 

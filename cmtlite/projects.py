@@ -95,11 +95,15 @@ class TakeRequest:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
             msg = f"seed must be an integer in [0, 2**32) (got {seed!r})"
             raise ConfigError(msg)
+        instruments = obj.get("instruments", list(FAMILIES))
+        if not isinstance(instruments, list) or not all(isinstance(name, str) for name in instruments):
+            msg = f"instruments must be a list of family names (got {instruments!r})"
+            raise ConfigError(msg)
         music = MusicOptions(
             seed=seed,
             density_shift=_integer(obj, "density_shift"),
             strength_shift=_integer(obj, "strength_shift"),
-            instruments=tuple(obj.get("instruments") or FAMILIES),
+            instruments=tuple(instruments),
         )
         bars, from_take = obj.get("bars"), obj.get("from_take")
         if (bars is None) != (from_take is None):

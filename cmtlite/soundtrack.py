@@ -36,6 +36,7 @@ from cmtlite.clips import demo_scenes, write_clip
 from cmtlite.constants import (
     BEATS_PER_BAR,
     FADE_OUT_RANGE_S,
+    HIT_MIN_STRENGTH,
     LOUDNESS_RANGE_LUFS,
     MUX_SUFFIXES,
     SHIFT_RANGE,
@@ -57,7 +58,6 @@ from cmtlite.tokens.vocab import DRUMS, FAMILIES, MAX_DENSITY, STRENGTH_CAP
 
 GENERATION_BUDGET_S = 120.0  # sampling must finish within this
 GENERATION_BUDGET_S_PER_VIDEO_S = 2.0  # ... plus this per second of video (it runs at ~0.1 s per video second)
-HIT_MIN_STRENGTH = 0.5  # visual beats at least this strong (0..1) are hit points: the music lands on them
 CRASH_PITCH = 49  # GM crash cymbal 1: the accent on a cut
 
 StageHook = Callable[[str, float], None]

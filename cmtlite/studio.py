@@ -76,6 +76,10 @@ def create_app(store: ProjectStore, token: str) -> FastAPI:
         status = 404 if isinstance(err, NotFoundError) else 413 if isinstance(err, TooLargeError) else 422
         return JSONResponse({"error": " ".join(str(err).split())}, status_code=status)
 
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, err: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"internal error: {err.__class__.__name__}: {err}"}, status_code=500)
+
     @app.get("/")
     def page() -> Response:
         return Response(_page_file("index.html"), media_type="text/html")

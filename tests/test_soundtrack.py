@@ -267,7 +267,8 @@ def test_the_midi_grid_is_the_music_grid_and_the_music_lands_on_the_picture(gene
 
 
 def test_every_strong_visual_beat_gets_an_onset_on_time(model):
-    from cmtlite.soundtrack import HIT_MIN_STRENGTH, MusicOptions, compose
+    from cmtlite.constants import HIT_MIN_STRENGTH
+    from cmtlite.soundtrack import MusicOptions, compose
 
     times = [0.31, 1.17, 2.05, 3.62, 5.5]  # off the grid: only microtiming lands them
     doc = {

@@ -109,6 +109,13 @@ def test_edited_controls_are_checked_and_kept(studio, bounce_clip, tmp_path):
     assert client.get(f"/api/projects/{project}", headers=AUTH).json()["controls"]["bars"][0]["density"] != 99
 
 
+@pytest.mark.parametrize("body", [[], "x", None, 3, {"tempo_bpm": "fast"}, {"bars": [{"density": {}}]}])
+def test_any_bad_controls_body_is_a_422(studio, project, body):
+    _, client = studio
+    response = client.put(f"/api/projects/{project}/controls", json=body, headers=AUTH)
+    assert response.status_code == 422 and response.json()["error"]
+
+
 def test_a_take_and_its_files(studio, project, take):
     _, client = studio
     body = client.get(f"/api/projects/{project}/takes/{take}", headers=AUTH).json()
@@ -163,6 +170,9 @@ def test_regenerating_bars_changes_only_those_bars(studio, project, take, tmp_pa
         ({"seed": 1, "from_take": "{take}", "bars": [0, 999]}, ["not inside"]),
         ({"seed": 1, "from_take": "{take}", "bars": [2, 1]}, ["first <= last"]),
         ({"seed": 1, "instruments": ["kazoo"]}, ["kazoo"]),
+        ({"seed": 1, "instruments": []}, ["empty"]),
+        ({"seed": 1, "instruments": 3}, ["instruments"]),
+        ({"seed": 1, "density_shift": 40}, ["density shift"]),
         ([1, 2], ["JSON object"]),
     ],
 )
