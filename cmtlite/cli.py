@@ -439,10 +439,10 @@ def evaluate(midi_files: tuple[Path, ...], controls_path: Path | None, as_json: 
         _echo_paths(json.dumps(r) for r in results + ([{"file": "reference", **real}] if real is not None else []))
         return
     names = MUSIC_METRICS + (CONTROL_METRICS if controls is not None else ()) + (("audio_hit_rate",) if audio is not None else ())
-    rows = [[Path(r["file"]).name, *(r.get(n) for n in names)] for r in results]
+    rows = [[Path(r["file"]).name, *(r.get(n) for n in names), r["key"] or "-"] for r in results]
     if len(results) > 1:
-        rows.append(["mean", *mean_metrics(results, names).values()])
-    click.echo(_table(["file", *names], rows))
+        rows.append(["mean", *mean_metrics(results, names).values(), ""])
+    click.echo(_table(["file", *names, "key"], rows))
     if real is not None:
         click.echo("")
         click.echo(_table(["metric", "generated", "reference", "gap"], metric_gaps(mean_metrics(results, MUSIC_METRICS), real)))

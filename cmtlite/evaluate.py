@@ -19,6 +19,7 @@ Each metric is ``None`` where it is undefined (e.g. no non-drum notes).
   over lags of 2..8 bars, mean of S's lag diagonal minus the mean of all
   off-diagonal entries: how much more a bar resembles the bar a phrase
   later than bars in general (0 for no repetition beyond the background).
+* ``bass_agreement``: see :func:`bass_agreement`; ``key``: see :func:`estimate_key`.
 """
 
 from __future__ import annotations
@@ -39,11 +40,16 @@ from cmtlite.errors import ConfigError, MidiReadError
 from cmtlite.grid import after_long_shot
 from cmtlite.tokens.vocab import STRENGTH_CAP
 
-MUSIC_METRICS = ("PE", "PCE", "SC", "EBR", "IOI", "GPS", "SI")
+MUSIC_METRICS = ("PE", "PCE", "SC", "EBR", "IOI", "GPS", "SI", "bass_agreement")
 CONTROL_METRICS = (
     "density_spearman", "density_mae", "strength_mae", "beat_hit_rate", "hit_rate_35ms", "cut_on_beat_rate", "cut_on_downbeat_rate",
 )
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
+BASS_PROGRAMS = (32, 39)  # GM bass programs (0-based)
+# Krumhansl & Kessler (1982) key profiles, C major / C minor, pitch classes C..B.
+MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
+MINOR_PROFILE = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
+PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 PCE_WINDOW_BARS = 4
 SI_LAGS_BARS = range(2, 9)
 BEAT_HIT_TOLERANCE_S = 0.07
@@ -58,7 +64,8 @@ class Notes:
 
     Attributes: ``pitch``; ``start_beats``, ``end_beats`` (quarter notes
     from the start of the first bar, a pickup bar counted as a bar's end);
-    ``start_s``, ``end_s`` (seconds, from the tempo map); ``is_drum``; and
+    ``start_s``, ``end_s`` (seconds, from the tempo map); ``is_drum``;
+    ``is_bass`` (a GM bass program, 32-39, not drums); and
     the file's own ``beats_s`` and ``downbeats_s`` (from its tempo map and
     time signatures, as a DAW reads them).
     """
@@ -69,6 +76,7 @@ class Notes:
     start_s: np.ndarray
     end_s: np.ndarray
     is_drum: np.ndarray
+    is_bass: np.ndarray
     beats_s: np.ndarray
     downbeats_s: np.ndarray
 
@@ -94,11 +102,11 @@ def read_notes(path: Path) -> Notes:
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
         msg = f"{path}: not a readable MIDI file ({err})"
         raise MidiReadError(msg) from err
-    rows = [(n.pitch, n.start, max(n.end, n.start), t.is_drum) for t in midi.instruments for n in t.notes]
+    rows = [(n.pitch, n.start, max(n.end, n.start), t.is_drum, _is_bass(t)) for t in midi.instruments for n in t.notes]
     if not rows:
         msg = f"{path}: the MIDI file has no notes"
         raise MidiReadError(msg)
-    pitch, start, end, drum = (np.array(c) for c in zip(*sorted(rows, key=lambda r: (r[1], r[0])), strict=True))
+    pitch, start, end, drum, bass = (np.array(c) for c in zip(*sorted(rows, key=lambda r: (r[1], r[0])), strict=True))
     seconds = np.asarray(tick_to_s)
     pickup = _pickup_missing_beats(midi)
     return Notes(
@@ -108,9 +116,14 @@ def read_notes(path: Path) -> Notes:
         start_s=seconds[np.minimum(start, len(seconds) - 1)],
         end_s=seconds[np.minimum(end, len(seconds) - 1)],
         is_drum=drum.astype(bool),
+        is_bass=bass.astype(bool),
         beats_s=np.asarray(beats_s),
         downbeats_s=np.asarray(downbeats_s),
     )
+
+
+def _is_bass(track: miditoolkit.Instrument) -> bool:
+    return not track.is_drum and BASS_PROGRAMS[0] <= track.program <= BASS_PROGRAMS[1]
 
 
 def _pickup_missing_beats(midi: miditoolkit.MidiFile) -> int:
@@ -142,6 +155,7 @@ def music_metrics(notes: Notes) -> dict[str, float | None]:
         in_scale = [classes[[(root + step) % 12 for step in MAJOR_SCALE]].sum() for root in range(12)]
         out["SC"] = float(max(in_scale)) / len(pitches)
         out["SI"] = structureness(notes)
+        out["bass_agreement"] = bass_agreement(notes)
     n_beats = math.ceil(float(notes.end_beats.max()))
     if n_beats > 0:
         beats = np.arange(n_beats)
@@ -186,6 +200,46 @@ def structureness(notes: Notes) -> float | None:
     if not lags:
         return None
     return float(max(np.diagonal(similarity, offset=lag).mean() for lag in lags) - background)
+
+
+def bass_agreement(notes: Notes) -> float | None:
+    """Share of bass onsets whose pitch class sounds in another tonal part at that moment.
+
+    Counted over the bass onsets where another tonal (non-drum, non-bass)
+    note sounds (start <= onset < end); None without any.
+    """
+    bass = notes.is_bass & ~notes.is_drum
+    others = ~notes.is_drum & ~notes.is_bass
+    if not bass.any() or not others.any():
+        return None
+    other_start, other_end, other_pc = notes.start_beats[others], notes.end_beats[others], notes.pitch[others] % 12
+    agree = []
+    for onset, pitch in zip(notes.start_beats[bass], notes.pitch[bass], strict=True):
+        sounding = (other_start <= onset + 1e-9) & (other_end > onset + 1e-9)
+        if sounding.any():
+            agree.append(pitch % 12 in set(other_pc[sounding].tolist()))
+    return float(np.mean(agree)) if agree else None
+
+
+def estimate_key(notes: Notes) -> tuple[str | None, float | None]:
+    """(key as "A:min"-style tonic:mode, its correlation) by Krumhansl-Schmuckler.
+
+    The duration-weighted pitch-class histogram of the non-drum notes is
+    correlated with the 24 rotated Krumhansl-Kessler profiles; the best wins.
+    (None, None) without tonal notes.
+    """
+    tonal = ~notes.is_drum
+    if not tonal.any():
+        return None, None
+    weights = np.maximum(notes.end_beats[tonal] - notes.start_beats[tonal], 1e-3)
+    histogram = np.bincount(notes.pitch[tonal] % 12, weights=weights, minlength=12)
+    if np.ptp(histogram) == 0:
+        return None, None
+    best = max(
+        ((float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1]), f"{PITCH_CLASS_NAMES[tonic]}:{mode}")
+         for mode, profile in (("maj", MAJOR_PROFILE), ("min", MINOR_PROFILE)) for tonic in range(12)),
+    )
+    return best[1], round(best[0], 4)
 
 
 def control_metrics(notes: Notes, controls: VideoControls) -> dict[str, float | None]:
@@ -267,7 +321,8 @@ def audio_hit_rate(audio: Path, controls: VideoControls) -> float | None:
 def evaluate_file(path: Path, controls: VideoControls | None = None, *, audio: Path | None = None) -> dict[str, Any]:
     """Every metric of one MIDI file (control metrics only with ``controls``; ``audio_hit_rate`` also with its rendered ``audio``)."""
     notes = read_notes(path)
-    result: dict[str, Any] = {"file": str(path), **music_metrics(notes)}
+    key, correlation = estimate_key(notes)
+    result: dict[str, Any] = {"file": str(path), **music_metrics(notes), "key": key, "key_correlation": correlation}
     if controls is not None:
         result |= control_metrics(notes, controls)
         if audio is not None:

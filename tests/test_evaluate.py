@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cmtlite.controls import VideoControls, write_controls
-from cmtlite.evaluate import audio_hit_rate, control_metrics, music_metrics, read_notes
+from cmtlite.evaluate import audio_hit_rate, bass_agreement, control_metrics, estimate_key, music_metrics, read_notes
 from tests.conftest import SHARED_DIR, assert_bad_input, run
 
 TPB = 480
@@ -171,3 +171,21 @@ def test_audio_hit_rate_hears_the_rendered_onsets(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["audio_hit_rate"] == pytest.approx(2 / 3)
     assert_bad_input(run("evaluate", path, "--audio", wav), "--audio")
+
+
+def test_bass_agreement_and_key(tmp_path):
+    midi = miditoolkit.MidiFile(ticks_per_beat=TPB)
+    midi.tempo_changes = [miditoolkit.TempoChange(120.0, 0)]
+    piano, bass = miditoolkit.Instrument(0, name="piano"), miditoolkit.Instrument(33, name="bass")
+    for bar, (chord, root) in enumerate([((57, 60, 64), 45), ((53, 57, 60), 41), ((52, 56, 59), 40), ((57, 60, 64), 42)]):
+        start = bar * 4 * TPB
+        piano.notes += [miditoolkit.Note(80, p, start, start + 4 * TPB) for p in chord]
+        half = start + 2 * TPB
+        bass.notes += [miditoolkit.Note(80, root, start, half), miditoolkit.Note(80, root + 12, half, start + 4 * TPB)]
+    midi.instruments = [piano, bass]
+    midi.dump(str(tmp_path / "am.mid"))
+    notes = read_notes(tmp_path / "am.mid")
+    assert bass_agreement(notes) == pytest.approx(6 / 8)  # Am, F, E: the bass roots sound in the chord; F# under Am does not
+    assert estimate_key(notes)[0] == "A:min"
+    scale = write(tmp_path / "c.mid", [(p, i, i + 1) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60])])
+    assert estimate_key(read_notes(scale))[0] == "C:maj" and bass_agreement(read_notes(scale)) is None
