@@ -209,15 +209,21 @@ def test_one_pipeline_times_its_stages_and_opens_the_video_twice(bounce_clip, mo
 @pytest.mark.slow
 def test_the_wheel_carries_the_model(tmp_path):
     """`pip install .` (not editable) into a fresh venv: `cmtlite sample` finds the shipped model inside the wheel."""
+    import shutil
     import subprocess
     import sys
     import sysconfig
     import venv
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root, source = Path(__file__).resolve().parent.parent, tmp_path / "source"  # built from a copy: the checkout stays clean
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    for name in ("cmtlite", "models"):
+        shutil.copytree(root / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     wheels = tmp_path / "wheels"
-    build = [sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)]
+    build = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)]
     subprocess.run(build, check=True, capture_output=True, cwd=tmp_path)  # noqa: S603
     (wheel,) = wheels.glob("cmtlite-*.whl")
     env_dir = tmp_path / "venv"
