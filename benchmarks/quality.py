@@ -131,6 +131,7 @@ def main() -> None:  # noqa: PLR0915
             t0 = time.perf_counter()
             controls, midi, track = soundtrack(model, video, tmp)
             result = evaluate_file(midi, controls, audio=rendered(track, soundfont, tmp / f"{video.stem}.wav"))
+            result["file"] = midi.name  # the temporary folder is gone after the run
             clips.append({"clip": video.name, "seconds": round(time.perf_counter() - t0, 1), "duration_s": controls.duration_s,
                           "bars": controls.n_bars, "tempo_source": controls.tempo_source, **tempo_map_stats(controls), **result})
             print(video.name, {k: fmt(result[k]) for k in (*MUSIC_METRICS, *CONTROL_METRICS)})
