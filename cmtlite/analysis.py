@@ -2,9 +2,11 @@
 
 One pass over the frames (:func:`~cmtlite.video.motion.measure_motion`)
 gives speed, directogram and thumbnail differences; the rhythm functions
-find cuts, saliency, visual beats and tempo; the grid is fitted to the
-beats; the calibration maps bar speeds to densities and beat strengths to
-levels. The result is exactly what ``controls.json`` stores.
+find cuts, saliency, visual beats and tempo; the tempo map is fitted to the
+cuts and beats (:func:`~cmtlite.grid.fit_tempo_map`; a user's tempo only in
+phase), and a periodic video's faint beats on it are added; the calibration
+maps bar speeds to densities and beat strengths to levels. The result is
+exactly what ``controls.json`` stores.
 """
 
 from __future__ import annotations
