@@ -109,9 +109,12 @@ class VideoControls(Record):
     Required keys: ``tempo_bpm`` (30..300), ``duration_s`` (> 0),
     ``grid_start_s`` (-3600..0), ``n_bars`` (>= 1), ``bars`` (``n_bars``
     :class:`Bar`) and ``beats`` (4 per bar, :class:`Beat`). The rest is
-    optional: what the analysis found (``visual_beats``, ``scene_cuts_s``,
-    ``frame_motion``), the video's metadata, and the ``calibration`` used
-    (files that carry only its version and source get the shipped tables).
+    optional: the ``tempo_map`` (:class:`TempoChange` entries; without one
+    every bar plays at ``tempo_bpm``), what the analysis found
+    (``visual_beats``, ``scene_cuts_s``, ``frame_motion``), the video's
+    metadata, and the ``calibration`` used (files that carry only its version
+    and source get the shipped tables). The bars' ``start_s`` and the beats'
+    ``time_s`` are derived from ``grid_start_s`` and the tempo map.
 
     Raises
     ------
