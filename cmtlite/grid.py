@@ -152,21 +152,23 @@ def fit_tempo_map(beats: VisualBeats, cuts_s: np.ndarray, *, tempo_bpm: float, d
     ratio = np.log(lengths[None, :] / lengths[:, None])  # (L, L): log(new length / previous length)
     smooth = np.where(np.abs(ratio) <= np.log(1 + MAX_TEMPO_CHANGE) + 1e-9, -TEMPO_SMOOTH_WEIGHT * ratio**2, -np.inf)
     prior = -TEMPO_PRIOR_WEIGHT * np.log(lengths * step * tempo_bpm / (BEATS_PER_BAR * 60.0)) ** 2
-    cut_positions = origin + np.asarray(cuts_s, np.float64) / step
-    on_bar_line = after_long_shot(cuts_s, tempo_bpm=tempo_bpm)
+    order = np.argsort(cuts_s)
+    cut_positions = origin + np.asarray(cuts_s, np.float64)[order] / step
+    on_bar_line = after_long_shot(np.asarray(cuts_s, np.float64)[order], tempo_bpm=tempo_bpm)
     ring = int(lengths.max()) + 1  # scores are kept for the last bar length's worth of starts only
     score = np.full((ring, len(lengths)), -np.inf, np.float32)  # score[q % ring]: best path whose last bar starts at q
+    bar_scores = _BarScorer(lengths, salience, cut_positions, on_bar_line)
     back = np.zeros((n_positions, len(lengths)), np.uint8)  # index of the previous bar's length (lengths <= 255 of them)
     for q in range(origin + 1):
         first = q + lengths > origin  # a first bar holds time 0
-        score[q % ring] = np.where(first, _bar_scores(q, lengths, salience, cut_positions, on_bar_line) + prior, -np.inf)
+        score[q % ring] = np.where(first, bar_scores(q) + prior, -np.inf)
     for q in range(origin + 1, end + 1):
         starts = q - lengths  # where the previous bar started, for each previous length
         previous = np.where(starts >= 0, score[starts % ring, np.arange(len(lengths))], -np.inf)  # (L,)
         total = previous[:, None] + smooth  # (previous length, new length)
         best = np.argmax(total, axis=0)
         gain = total[best, np.arange(len(lengths))]
-        score[q % ring] = gain + _bar_scores(q, lengths, salience, cut_positions, on_bar_line) + prior
+        score[q % ring] = gain + bar_scores(q) + prior
         back[q] = best
     q, li = _best_last_bar(score, lengths, end)
     bar_lines = [q + int(lengths[li])]
@@ -196,21 +198,34 @@ def _salience(beats: VisualBeats, times_s: np.ndarray) -> np.ndarray:
     return out
 
 
-def _bar_scores(q: int, lengths: np.ndarray, salience: np.ndarray, cut_positions: np.ndarray, on_bar_line: np.ndarray) -> np.ndarray:
-    """Score of a bar starting at lattice index ``q`` for each candidate length, shape (L,): beat salience minus cut penalties."""
-    beat_positions = q + lengths[:, None] * np.arange(BEATS_PER_BAR)[None, :] / BEATS_PER_BAR  # (L, 4)
-    weights = np.array([1.5, 1.0, 1.0, 1.0])
-    scores = (np.interp(beat_positions, np.arange(len(salience)), salience) * weights).sum(axis=1)
-    tolerance = CUT_TOLERANCE_S / TEMPO_MAP_STEP_S
-    for position, bar_line in zip(cut_positions, on_bar_line, strict=True):
-        inside = (position >= q - tolerance) & (position < q + lengths - tolerance)  # (L,)
-        if not inside.any():
-            continue
-        off_beat = np.minimum((np.abs(beat_positions - position).min(axis=1) / tolerance) ** 2, 1.0)
-        if bar_line:  # on a beat but off the bar line is half a miss
-            off_beat = np.minimum(np.minimum(((position - q) / tolerance) ** 2, 1.0), 0.5 + 0.5 * off_beat)
-        scores -= CUT_PENALTY * inside * off_beat
-    return scores
+class _BarScorer:
+    """Scores of a bar starting at a lattice index, for every candidate length: beat salience minus cut penalties."""
+
+    _WEIGHTS = np.array([1.5, 1.0, 1.0, 1.0])  # the downbeat counts more
+
+    def __init__(self, lengths: np.ndarray, salience: np.ndarray, cut_positions: np.ndarray, on_bar_line: np.ndarray) -> None:
+        self.lengths, self.cut_positions, self.on_bar_line = lengths, cut_positions, on_bar_line
+        self.offsets = lengths[:, None] * np.arange(BEATS_PER_BAR)[None, :] / BEATS_PER_BAR  # (L, 4) beats, in lattice steps
+        self.floor = np.floor(self.offsets).astype(np.int64)
+        self.fraction = self.offsets - self.floor
+        self.salience = np.append(salience, 0.0)  # one past the end, for the interpolation
+        self.tolerance = CUT_TOLERANCE_S / TEMPO_MAP_STEP_S
+
+    def __call__(self, q: int) -> np.ndarray:
+        """Scores (L,) of a bar starting at lattice index ``q``."""
+        index = q + self.floor
+        at_beats = self.salience[index] * (1 - self.fraction) + self.salience[index + 1] * self.fraction  # (L, 4)
+        scores = at_beats @ self._WEIGHTS
+        near = slice(*np.searchsorted(self.cut_positions, [q - self.tolerance, q + self.lengths[-1]]))  # cut positions increase
+        for position, bar_line in zip(self.cut_positions[near], self.on_bar_line[near], strict=True):
+            inside = (position >= q - self.tolerance) & (position < q + self.lengths - self.tolerance)  # (L,)
+            if not inside.any():
+                continue
+            off_beat = np.minimum((np.abs(q + self.offsets - position).min(axis=1) / self.tolerance) ** 2, 1.0)
+            if bar_line:  # on a beat but off the bar line is half a miss
+                off_beat = np.minimum(np.minimum(((position - q) / self.tolerance) ** 2, 1.0), 0.5 + 0.5 * off_beat)
+            scores -= CUT_PENALTY * inside * off_beat
+        return scores
 
 
 def _best_last_bar(score: np.ndarray, lengths: np.ndarray, end: int) -> tuple[int, int]:
