@@ -187,5 +187,5 @@ def write_corpus_calibration(corpus_dir: Path, output: Path, *, base_path: Path 
         ``output`` is the base calibration or the corpus's meta.json, or exists without ``force``.
     """
     check_outputs((output,), inputs=(base_path or CALIBRATION_PATH, Path(corpus_dir) / "meta.json"), force=force)
-    base = load_calibration(base_path) if base_path is not None else load_calibration()
+    base = load_calibration(base_path or CALIBRATION_PATH)
     return write_json(output, calibration_from_corpus_dir(corpus_dir, base).to_json(), force=force)

@@ -66,7 +66,8 @@ class Notes:
     from the start of the first bar, a pickup bar counted as a bar's end);
     ``start_s``, ``end_s`` (seconds, from the tempo map); ``is_drum``;
     ``is_bass`` (a GM bass program, 32-39, not drums); and
-    the file's own ``beats_s`` and ``downbeats_s`` (from its tempo map and
+    the file's own ``beats_s`` and ``downbeats_s`` (None unless read with
+    ``grid``; from its tempo map and
     time signatures, as a DAW reads them).
     """
 
@@ -77,8 +78,8 @@ class Notes:
     end_s: np.ndarray
     is_drum: np.ndarray
     is_bass: np.ndarray
-    beats_s: np.ndarray
-    downbeats_s: np.ndarray
+    beats_s: np.ndarray | None = None
+    downbeats_s: np.ndarray | None = None
 
     @property
     def onset_ticks(self) -> np.ndarray:
@@ -86,8 +87,8 @@ class Notes:
         return np.rint(self.start_beats * TICKS_PER_BEAT).astype(np.int64)
 
 
-def read_notes(path: Path) -> Notes:
-    """The notes of a MIDI file.
+def read_notes(path: Path, *, grid: bool = True) -> Notes:
+    """The notes of a MIDI file; with ``grid`` also its own beats and downbeats (a second parse, by pretty_midi).
 
     Raises
     ------
@@ -97,8 +98,8 @@ def read_notes(path: Path) -> Notes:
     try:
         midi = miditoolkit.MidiFile(str(path))
         tick_to_s = midi.get_tick_to_time_mapping()
-        grid = pretty_midi.PrettyMIDI(str(path))
-        beats_s, downbeats_s = grid.get_beats(), grid.get_downbeats()
+        file_grid = pretty_midi.PrettyMIDI(str(path)) if grid else None
+        beats_s, downbeats_s = (file_grid.get_beats(), file_grid.get_downbeats()) if file_grid else (None, None)
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
         msg = f"{path}: not a readable MIDI file ({err})"
         raise MidiReadError(msg) from err
@@ -117,8 +118,8 @@ def read_notes(path: Path) -> Notes:
         end_s=seconds[np.minimum(end, len(seconds) - 1)],
         is_drum=drum.astype(bool),
         is_bass=bass.astype(bool),
-        beats_s=np.asarray(beats_s),
-        downbeats_s=np.asarray(downbeats_s),
+        beats_s=None if beats_s is None else np.asarray(beats_s),
+        downbeats_s=None if downbeats_s is None else np.asarray(downbeats_s),
     )
 
 
@@ -254,6 +255,9 @@ def control_metrics(notes: Notes, controls: VideoControls) -> dict[str, float | 
     of the MIDI file's own grid; ``cut_on_downbeat_rate``: cuts after a shot of
     at least two bars within 40 ms of one of its downbeats.
     """
+    if notes.beats_s is None or notes.downbeats_s is None:
+        msg = "control metrics need the file's grid: read the notes with grid=True"
+        raise ConfigError(msg)
     timing = controls.timing()
     ticks = np.rint(timing.seconds_to_ticks(notes.start_s)).astype(np.int64)
     ticks = ticks[(ticks >= 0) & (notes.start_s >= 0)]
@@ -320,7 +324,7 @@ def audio_hit_rate(audio: Path, controls: VideoControls) -> float | None:
 
 def evaluate_file(path: Path, controls: VideoControls | None = None, *, audio: Path | None = None) -> dict[str, Any]:
     """Every metric of one MIDI file (control metrics only with ``controls``; ``audio_hit_rate`` also with its rendered ``audio``)."""
-    notes = read_notes(path)
+    notes = read_notes(path, grid=controls is not None)  # only the control metrics read the file's own grid
     key, correlation = estimate_key(notes)
     result: dict[str, Any] = {"file": str(path), **music_metrics(notes), "key": key, "key_correlation": correlation}
     if controls is not None:

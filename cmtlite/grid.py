@@ -18,7 +18,6 @@ from cmtlite.constants import BEATS_PER_BAR, PHASE_TOLERANCE_S, TICKS_PER_BEAT
 from cmtlite.timing import TempoMap
 from cmtlite.video.rhythm import VisualBeats
 
-_REFINE_SPAN = 0.03  # the tempo is refined within +-3 % of the autocorrelation estimate (constant-tempo grids)
 LONG_SHOT_BARS = 2  # a cut after a shot this long (in bars at the analysed tempo) goes on a bar line, else on a beat
 TEMPO_MAP_STEP_S = 0.01  # lattice of the tempo-map search
 TEMPO_MAP_RANGE = (0.75, 1.33)  # every bar's tempo within these multiples of the analysed tempo
@@ -27,7 +26,6 @@ TEMPO_PRIOR_WEIGHT = 50.0  # pull of the analysed tempo, per bar, on the squared
 TEMPO_SMOOTH_WEIGHT = 50.0  # pull of the previous bar's tempo, likewise
 CUT_PENALTY = 100.0  # a cut 20 ms or more off its bar line / beat costs this much (a visual beat scores up to ~1.5)
 CUT_TOLERANCE_S = 0.02  # ... and one closer pays the squared fraction of that
-_REFINE_STEPS = 61
 _PHASE_STEPS = 64
 
 
@@ -193,7 +191,7 @@ def _salience(beats: VisualBeats, times_s: np.ndarray) -> np.ndarray:
     """Visual-beat strength near each lattice time: a sum of Gaussians of width ``PHASE_TOLERANCE_S``, shape (N,)."""
     out = np.zeros(len(times_s))
     for t, w in zip(beats.times_s, beats.strengths, strict=True):
-        near = np.abs(times_s - t) < 4 * PHASE_TOLERANCE_S
+        near = slice(*np.searchsorted(times_s, [t - 4 * PHASE_TOLERANCE_S, t + 4 * PHASE_TOLERANCE_S]))  # times_s increase
         out[near] += w * np.exp(-0.5 * ((times_s[near] - t) / PHASE_TOLERANCE_S) ** 2)
     return out
 

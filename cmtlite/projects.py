@@ -35,7 +35,7 @@ from cmtlite.analysis import analyze_video
 from cmtlite.controls import VideoControls, read_controls, write_controls
 from cmtlite.errors import CmtliteError, ConfigError
 from cmtlite.model import CPTransformer
-from cmtlite.mux import mux
+from cmtlite.mux import mux, read_audio
 from cmtlite.outputs import atomic_output, write_json
 from cmtlite.progress import reporting_to
 from cmtlite.render import master, write_wav
@@ -390,7 +390,7 @@ class ProjectStore:
         if name == "soundtrack.mp4":
             with self._lock:
                 if not path.exists():
-                    audio = _read_wav(take_dir / "soundtrack.wav")
+                    audio = read_audio(take_dir / "soundtrack.wav")
                     mux(self.video(project), audio, path, original_audio=self.mix.original_audio, force=False)
         return self._inside(path)
 
@@ -434,10 +434,3 @@ class ProjectStore:
 
 def _message(err: Exception) -> str:
     return str(err) if isinstance(err, CmtliteError) else f"internal error: {err.__class__.__name__}: {err}"
-
-
-def _read_wav(path: Path) -> np.ndarray:
-    from scipy.io import wavfile
-
-    _, data = wavfile.read(str(path))
-    return (data.astype(np.float32) / 32767.0) if data.dtype == np.int16 else data.astype(np.float32)

@@ -81,26 +81,25 @@ def integer(*, low: int, high: int) -> Spec:
     return Spec(read, int)
 
 
-def text() -> Spec:
-    """A string."""
+def _instance_of(kind: type, what: str) -> Spec:
+    """A JSON value of Python type ``kind``, described as ``what`` in errors."""
 
-    def read(value: object, where: str) -> str:
-        if not isinstance(value, str):
-            raise _bad(where, "a string", value)
+    def read(value: object, where: str) -> object:
+        if not isinstance(value, kind):
+            raise _bad(where, what, value)
         return value
 
-    return Spec(read, str)
+    return Spec(read, kind)
+
+
+def text() -> Spec:
+    """A string."""
+    return _instance_of(str, "a string")
 
 
 def flag() -> Spec:
     """A boolean."""
-
-    def read(value: object, where: str) -> bool:
-        if not isinstance(value, bool):
-            raise _bad(where, "true or false", value)
-        return value
-
-    return Spec(read, bool)
+    return _instance_of(bool, "true or false")
 
 
 def list_of(item: Spec) -> Spec:

@@ -106,10 +106,21 @@ class Controls:
         if len(self.hit_strength) not in (0, len(self.hit_ticks)):
             msg = f"need one hit strength per hit tick (got {len(self.hit_strength)} for {len(self.hit_ticks)})"
             raise ConfigError(msg)
-        unknown = [name for name in self.instruments if name not in FAMILIES]
-        if unknown or not self.instruments:
-            msg = f"instruments must be a non-empty subset of {','.join(FAMILIES)} (got {','.join(self.instruments) or 'none'})"
-            raise ConfigError(msg)
+        check_instruments(self.instruments)
+
+
+def check_instruments(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``names`` if they are a non-empty set of instrument families.
+
+    Raises
+    ------
+    ConfigError
+        Empty, or naming an unknown family.
+    """
+    if not names or any(name not in FAMILIES for name in names):
+        msg = f"instruments must be a non-empty subset of {','.join(FAMILIES)} (got {','.join(names) or 'none'})"
+        raise ConfigError(msg)
+    return names
 
 
 def constant_controls(n_bars: int, *, density: int | None, strength: int | None, instruments: tuple[str, ...] = FAMILIES) -> Controls:
@@ -461,14 +472,15 @@ def regenerate_bars(
     if len(starts) != controls.n_bars or not 0 <= first <= last < controls.n_bars:
         msg = f"bars {first}..{last} are not inside a piece of {len(starts)} bars (controls: {controls.n_bars})"
         raise ConfigError(msg)
-    prefix, end = tokens[: starts[first]], starts[last + 1] if last + 1 < len(starts) else len(tokens)
+    prefix = tokens[: starts[first]]
+    if last + 1 == len(starts):  # the new bars end the piece: generate_tokens closes it, no seam after them
+        return generate_tokens(model, controls, seed=seed, temperature=temperature, prefix=prefix, last_bar=last)
+    end = starts[last + 1]
     suffix = tokens[end:]
     best, best_loss = None, np.inf
-    for k in range(max(candidates, 1) if len(suffix) > 1 else 1):
+    for k in range(max(candidates, 1)):
         middle = generate_tokens(model, controls, seed=seed + k, temperature=temperature, prefix=prefix, last_bar=last)
-        spliced = np.concatenate([middle, suffix]) if len(suffix) else middle
-        if len(suffix) <= 1:  # the new bars end the piece (generate_tokens closed it)
-            return spliced
+        spliced = np.concatenate([middle, suffix])
         next_bar_end = starts[last + 2] - end + len(middle) if last + 2 < len(starts) else len(spliced)
         loss = seam_loss(model, spliced, len(middle), next_bar_end)
         if loss < best_loss:

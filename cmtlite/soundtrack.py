@@ -50,7 +50,7 @@ from cmtlite.mux import check_original_audio, mux
 from cmtlite.outputs import atomic_output, check_outputs
 from cmtlite.plots import plot_soundtrack
 from cmtlite.render import fit_length, master, render_midi, write_wav
-from cmtlite.sampler import FREE, Controls, generate_tokens, regenerate_bars
+from cmtlite.sampler import FREE, Controls, check_instruments, generate_tokens, regenerate_bars
 from cmtlite.timing import TempoMap, check_tempo_bpm
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, START_COL, Score, decode
 from cmtlite.tokens.midi import write_midi
@@ -90,10 +90,7 @@ class MusicOptions:
     def __post_init__(self) -> None:
         check_range(self.density_shift, "density shift", *SHIFT_RANGE)
         check_range(self.strength_shift, "strength shift", *SHIFT_RANGE)
-        unknown = [name for name in self.instruments if name not in FAMILIES]
-        if unknown or not self.instruments:
-            msg = f"instruments: unknown or empty {','.join(unknown) or 'list'} (choose from {','.join(FAMILIES)})"
-            raise ConfigError(msg)
+        check_instruments(self.instruments)
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             msg = f"temperature must be > 0 (got {self.temperature})"
             raise ConfigError(msg)

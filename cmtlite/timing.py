@@ -1,7 +1,7 @@
 """Musical time: ticks, beats and seconds at a tempo or along a tempo map, and the tempo range cmtlite accepts.
 
-Every stage converts grid ticks to seconds through :func:`ticks_to_seconds`
-(one tempo) or a :class:`TempoMap` (a tempo per bar), so the formulas live in one place.
+Every stage converts grid ticks to seconds through a :class:`TempoMap` (a
+tempo per bar), or :func:`seconds_to_ticks` at one tempo, so the formulas live in one place.
 """
 
 from __future__ import annotations
@@ -13,16 +13,6 @@ import numpy as np
 
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT, USER_TEMPO_RANGE_BPM
 from cmtlite.errors import ConfigError
-
-
-def seconds_per_tick(tempo_bpm: float, *, ticks_per_beat: int = TICKS_PER_BEAT) -> float:
-    """Duration of one tick in seconds at ``tempo_bpm`` beats per minute (``ticks_per_beat`` ticks a beat, default 4)."""
-    return 60.0 / tempo_bpm / ticks_per_beat
-
-
-def ticks_to_seconds(ticks: np.ndarray | float, *, tempo_bpm: float, ticks_per_beat: int = TICKS_PER_BEAT) -> np.ndarray | float:
-    """Ticks (any shape) to seconds at a constant tempo; tick 0 is second 0."""
-    return ticks * seconds_per_tick(tempo_bpm, ticks_per_beat=ticks_per_beat)
 
 
 def check_tempo_bpm(tempo_bpm: float) -> float:
@@ -41,7 +31,7 @@ def check_tempo_bpm(tempo_bpm: float) -> float:
 
 
 def seconds_to_ticks(seconds: np.ndarray | float, *, tempo_bpm: float, ticks_per_beat: int = TICKS_PER_BEAT) -> np.ndarray | float:
-    """Seconds (any shape) to ticks, not rounded, at a constant tempo: the inverse of :func:`ticks_to_seconds`."""
+    """Seconds (any shape) to ticks (``ticks_per_beat`` a beat, default 4), not rounded, at a constant tempo; second 0 is tick 0."""
     return seconds * (ticks_per_beat * tempo_bpm / 60.0)
 
 
