@@ -5,8 +5,10 @@ gives speed, directogram and thumbnail differences; the rhythm functions
 find cuts, saliency, visual beats and tempo; the tempo map is fitted to the
 cuts and beats (:func:`~cmtlite.grid.fit_tempo_map`; a user's tempo only in
 phase), and a periodic video's faint beats on it are added; the calibration
-maps bar speeds to densities and beat strengths to levels. The result is
-exactly what ``controls.json`` stores.
+maps bar speeds to densities and beat strengths to levels; the frames'
+colours and motion give the mood, the shots the sections, and the plan its
+key and chords (:mod:`cmtlite.plan`). The result is exactly what
+``controls.json`` stores.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import numpy as np
 
 from cmtlite import __version__
 from cmtlite.calibration import Calibration, load_calibration
-from cmtlite.constants import DEFAULT_TEMPO_BPM
-from cmtlite.controls import Bar, Beat, FrameTrace, TempoChange, VideoControls, VisualBeat, write_controls
+from cmtlite.constants import DEFAULT_TEMPO_AROUSAL_BPM, DEFAULT_TEMPO_BPM, TICKS_PER_BAR
+from cmtlite.controls import Bar, Beat, FrameTrace, Mood, Section, TempoChange, VideoControls, VisualBeat, write_controls
 from cmtlite.grid import bar_speeds, beat_strength_levels, fit_grid, fit_tempo_map
 from cmtlite.outputs import check_outputs
+from cmtlite.plan import make_plan, mood_key, picture_mood, shot_sections
 from cmtlite.plots import plot_analysis
 from cmtlite.timing import TempoMap, check_tempo_bpm
+from cmtlite.tokens.chords import key_label, parse_key
 from cmtlite.video.decode import VideoInfo, open_video
 from cmtlite.video.motion import FrameMotion, measure_motion
 from cmtlite.video.rhythm import (
@@ -47,16 +51,30 @@ def video_duration_s(info: VideoInfo, times_s: np.ndarray) -> float:
     return float(times_s[-1]) + frame_s
 
 
-def _tempo(times_s: np.ndarray, saliency: np.ndarray, beats: VisualBeats, tempo_bpm: float | None) -> tuple[str, float, float, list[str]]:
-    """(source, confidence, tempo in BPM, warnings): the user's tempo, the estimate, or the default."""
+def _tempo(
+    times_s: np.ndarray, saliency: np.ndarray, beats: VisualBeats, tempo_bpm: float | None, mood: Mood
+) -> tuple[str, float, float, list[str]]:
+    """(source, confidence, tempo in BPM, warnings): the user's tempo, the estimate, or the default nudged by arousal."""
     if tempo_bpm is not None:
         return "user", 1.0, tempo_bpm, []
     estimate = estimate_tempo(times_s, saliency, n_beats=len(beats.times_s))
     if estimate.bpm is None:
-        return "default", estimate.confidence, DEFAULT_TEMPO_BPM, [
-            f"no periodic motion found: tempo set to the default {DEFAULT_TEMPO_BPM:g} BPM"
+        default = round(DEFAULT_TEMPO_BPM + DEFAULT_TEMPO_AROUSAL_BPM * (mood.arousal - 0.5))
+        return "default", estimate.confidence, default, [
+            f"no periodic motion found: tempo set to {default:g} BPM (the default {DEFAULT_TEMPO_BPM:g}, nudged by the picture's arousal)"
         ]
     return "analysis", estimate.confidence, estimate.bpm, []
+
+
+def _sections(timing: TempoMap, motion: FrameMotion, cut_frames: np.ndarray) -> tuple[Section, ...]:
+    """Sections at the cuts (snapped to the nearest bar line), labelled by how each shot looks (:func:`~cmtlite.plan.shot_sections`)."""
+    bounds = np.concatenate([[0], cut_frames, [len(motion.times_s)]]).astype(int).tolist()
+    looks = []
+    for first, end in zip(bounds[:-1], bounds[1:], strict=True):
+        frames = motion.colour[min(first, len(motion.colour) - 1) : max(end, first + 1)]
+        looks.append(np.median(frames.reshape(len(frames), -1), axis=0))
+    cut_bars = np.rint(timing.seconds_to_ticks(motion.times_s[cut_frames]) / TICKS_PER_BAR).astype(int)
+    return shot_sections(cut_bars, looks, timing.n_bars)
 
 
 def analyze_video(
@@ -65,8 +83,10 @@ def analyze_video(
     tempo_bpm: float | None = None,
     calibration: Calibration | None = None,
     quiet: bool = True,
+    key: str | None = None,
+    seed: int = 0,
 ) -> VideoControls:
-    """Analyze a video's rhythm and derive its music controls.
+    """Analyze a video's rhythm and derive its music controls and plan.
 
     Parameters
     ----------
@@ -78,6 +98,10 @@ def analyze_video(
         Density and strength mapping (default: the shipped ``models/calibration.json``).
     quiet : bool
         No progress bar (default True).
+    key : str or None
+        The key (``C``, ``Am``, ``F#:min``; None: from the picture's mood).
+    seed : int
+        Seed of the chord plan.
 
     Returns
     -------
@@ -102,7 +126,8 @@ def analyze_video(
     motion = dataclasses.replace(motion, speed=speed)
     saliency = saliency_envelope(motion.directogram, cut_frames)
     beats = detect_visual_beats(motion.times_s, saliency, cut_frames)
-    source, confidence, bpm, warnings = _tempo(motion.times_s, saliency, beats, tempo_bpm)
+    mood = picture_mood(motion.colour, motion.speed)
+    source, confidence, bpm, warnings = _tempo(motion.times_s, saliency, beats, tempo_bpm, mood)
     duration_s = video_duration_s(video.info, motion.times_s)
     cuts_s = motion.times_s[cut_frames]
     if source == "user":
@@ -111,6 +136,7 @@ def analyze_video(
         timing = fit_tempo_map(beats, cuts_s, tempo_bpm=bpm, duration_s=duration_s)
     if source == "analysis":  # the motion is periodic: faint beats on its grid count too
         beats = add_regular_beats(motion.times_s, saliency, beats, timing.beat_times_s())
+    plan = make_plan(key_label(*parse_key(key)) if key else mood_key(mood), _sections(timing, motion, cut_frames), timing.n_bars, seed=seed)
     draft = VideoControls(
         cmtlite_version=__version__,
         video_path=str(video.info.path),
@@ -137,6 +163,10 @@ def analyze_video(
             for k, (t, s) in enumerate(zip(timing.beat_times_s(), beat_strength_levels(timing, beats, calibration), strict=True))
         ),
         frame_motion=FrameTrace(times_s=motion.times_s, speed=motion.speed, saliency=saliency),
+        mood=mood,
+        key=plan.key,
+        sections=plan.sections,
+        chords=plan.chords,
         calibration=calibration,
         warnings=tuple(warnings),
     )
@@ -166,10 +196,14 @@ def analyze_to_files(
     plot: Path | None = None,
     tempo_bpm: float | None = None,
     calibration_path: Path | None = None,
+    key: str | None = None,
+    seed: int = 0,
     force: bool = False,
     quiet: bool = True,
 ) -> VideoControls:
     """``cmtlite analyze``: check the outputs, analyze ``video``, write ``output`` (controls.json) and the ``plot`` PNG.
+
+    ``key`` (None: from the mood) and ``seed`` make the plan (:func:`analyze_video`).
 
     Raises
     ------
@@ -180,7 +214,7 @@ def analyze_to_files(
     if tempo_bpm is not None:
         check_tempo_bpm(tempo_bpm)
     calibration = load_calibration(calibration_path) if calibration_path is not None else None
-    controls = analyze_video(video, tempo_bpm=tempo_bpm, calibration=calibration, quiet=quiet)
+    controls = analyze_video(video, tempo_bpm=tempo_bpm, calibration=calibration, quiet=quiet, key=key, seed=seed)
     if plot is not None:
         plot_analysis(controls, plot, force=force)
     write_controls(controls, output, force=force)

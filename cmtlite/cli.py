@@ -88,6 +88,18 @@ def _families(ctx: click.Context, param: click.Parameter, text: str) -> tuple[st
     return names
 
 
+def _key(ctx: click.Context, param: click.Parameter, text: str | None) -> str | None:
+    """A key (``C``, ``Am``, ``F#m``, ``A:min``) or None for ``auto``."""
+    from cmtlite.tokens.chords import key_label, parse_key
+
+    if text is None or text == "auto":
+        return None
+    try:
+        return key_label(*parse_key(text))
+    except ValueError as err:
+        raise click.BadParameter(str(err), ctx=ctx, param=param) from err
+
+
 def _apply(fn: Callable, options: tuple[Callable, ...]) -> Callable:
     for option in reversed(options):
         fn = option(fn)
@@ -111,6 +123,8 @@ instruments_option = click.option("--instruments", default=",".join(FAMILY_NAMES
                              help="Comma-separated families to play.")
 temperature_option = click.option("--temperature", type=float, default=1.0, show_default=True, callback=_positive,
                              help="Multiplies every field's sampling temperature.")
+key_option = click.option("--key", default="auto", show_default=True, callback=_key,
+                          help="Key of the music: C, Am, F#m, Bb ... or auto (from the picture's mood; sample: by the seed).")
 
 _SOUNDTRACK_OPTIONS = (
     click.option("--density-shift", type=int, default=0, show_default=True, callback=within(*SHIFT_RANGE),
@@ -119,6 +133,7 @@ _SOUNDTRACK_OPTIONS = (
             help="Added to every visual beat's strength level."),
     instruments_option,
     temperature_option,
+    key_option,
     original_audio_option,
     click.option("--fade-out", "fade_out_s", type=float, default=2.0, show_default=True, callback=within(*FADE_OUT_RANGE_S),
             help="Fade-out at the end, in seconds."),
@@ -139,7 +154,7 @@ def _music_and_mix(options: dict[str, Any], seed: int) -> tuple[Any, Any]:
 
     music = MusicOptions(
         density_shift=options["density_shift"], strength_shift=options["strength_shift"], instruments=options["instruments"],
-        seed=seed, temperature=options["temperature"],
+        seed=seed, temperature=options["temperature"], key=options["key"],
     )
     mix = MixOptions(original_audio=options["original_audio"], fade_out_s=options["fade_out_s"], loudness_lufs=options["loudness_lufs"])
     return music, mix
@@ -169,19 +184,24 @@ def cli() -> None:
 @click.option("--plot", type=PATH, help="Also write a PNG of the analysis.")
 @tempo_option
 @click.option("--calibration", type=PATH, help="Density/strength calibration JSON (default: the shipped one).")
+@key_option
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the chord plan.")
 @force_option
 @quiet_option
-def analyze(video: Path, output: Path, plot: Path | None, tempo: float | None, calibration: Path | None, force: bool, quiet: bool) -> None:
-    """Find a video's motion, visual beats, tempo and cuts; write its music controls."""
+def analyze(video: Path, output: Path, plot: Path | None, tempo: float | None, calibration: Path | None, key: str | None, seed: int,
+            force: bool, quiet: bool) -> None:
+    """Find a video's motion, visual beats, tempo, cuts and mood; write its music controls and plan."""
     from cmtlite.analysis import analyze_to_files
 
-    controls = analyze_to_files(video, output, plot=plot, tempo_bpm=tempo, calibration_path=calibration, force=force, quiet=quiet)
+    controls = analyze_to_files(video, output, plot=plot, tempo_bpm=tempo, calibration_path=calibration, key=key, seed=seed, force=force,
+                                quiet=quiet)
     for warning in controls.warnings:
         click.echo(f"warning: {warning}", err=True)
     if not quiet:
         click.echo(
             f"{output}: {controls.tempo_bpm:.1f} BPM ({controls.tempo_source}), {controls.n_bars} bars, "
-            f"{len(controls.visual_beats)} visual beats, {len(controls.scene_cuts_s)} cuts",
+            f"{len(controls.visual_beats)} visual beats, {len(controls.scene_cuts_s)} cuts, key {controls.key}, "
+            f"sections {''.join(s.label for s in controls.sections)}",
             err=True,
         )
 
@@ -316,6 +336,21 @@ def prepare(data_dirs: tuple[Path, ...], output_dir: Path, arrange: str, grooves
 
 
 @cli.command()
+@click.argument("pop909_dir", type=PATH)
+@click.option("-o", "--output", "output", type=PATH, required=True, help="Progression library JSON to write.")
+@force_option
+@quiet_option
+def progressions(pop909_dir: Path, output: Path, force: bool, quiet: bool) -> None:
+    """Mine the most frequent 4- and 8-bar chord progressions of POP909 (in Roman numerals) for the plan."""
+    from cmtlite.outputs import check_outputs
+    from cmtlite.progressions import mine_progressions
+
+    check_outputs((output,), inputs=(pop909_dir,), force=force)
+    library = mine_progressions(pop909_dir, output, force=force, quiet=quiet)
+    click.echo(f"{output}: {sum(library['songs'].values())} songs ({library['songs']}), {library['skipped_songs']} skipped")
+
+
+@cli.command()
 @click.argument("corpus_dir", type=PATH)
 @click.option("-o", "--output", "output", type=PATH, required=True, help="Calibration JSON to write.")
 @click.option("--base", type=PATH, help="Calibration whose speed table is kept (default: the shipped one).")
@@ -391,23 +426,27 @@ def export_command(run_dir: Path, corpus_dir: Path, output: Path, force: bool) -
 @click.option("--density", type=click.IntRange(0, MAX_DENSITY), help="Onset ticks per bar, 0..16 (default: the model's choice).")
 @click.option("--strength", type=click.IntRange(0, STRENGTH_CAP), help="Notes on every beat's onset, 1..16 (default: the model's choice).")
 @instruments_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (the music and its plan).")
 @temperature_option
+@key_option
 @click.option("--tokens", "tokens_path", type=PATH, help="Also write the tokens (JSON lines).")
 @model_option
 @device_option
 @force_option
 @quiet_option
 def sample(output: Path, bars: int, tempo: float, density: int | None, strength: int | None, instruments: tuple[str, ...], seed: int,
-           temperature: float, tokens_path: Path | None, model_path: Path | None, device: str, force: bool, quiet: bool) -> None:
-    """Generate music from the model with forced controls (no video)."""
+           temperature: float, key: str | None, tokens_path: Path | None, model_path: Path | None, device: str, force: bool,
+           quiet: bool) -> None:
+    """Generate music from the model with forced controls and its own plan: key, sections A B A B, chords (no video)."""
     from cmtlite.model import default_model_path
     from cmtlite.outputs import check_outputs
+    from cmtlite.plan import sample_plan
     from cmtlite.sampler import constant_controls, sample_to_midi
 
     check_outputs((output, tokens_path), inputs=(model_path or default_model_path(),), force=force)
-    controls = constant_controls(bars, density=density, strength=strength, instruments=instruments)
-    sample_to_midi(_load_model(model_path, device), controls, output, tempo_bpm=tempo, tokens_path=tokens_path, seed=seed,
+    plan = sample_plan(bars, key=key, seed=seed)
+    controls = constant_controls(bars, density=density, strength=strength, instruments=instruments, plan=plan)
+    sample_to_midi(_load_model(model_path, device), controls, output, tempo_bpm=tempo, tokens_path=tokens_path, plan=plan, seed=seed,
                    temperature=temperature, force=force, quiet=quiet)
     click.echo(str(output))
 

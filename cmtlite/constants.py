@@ -13,7 +13,8 @@ TICKS_PER_BAR = TICKS_PER_BEAT * BEATS_PER_BAR
 # Tempo search range and fallback.
 MIN_TEMPO_BPM = 70.0
 MAX_TEMPO_BPM = 150.0
-DEFAULT_TEMPO_BPM = 100.0  # used when a video has no periodic motion
+DEFAULT_TEMPO_BPM = 100.0  # used when a video has no periodic motion ...
+DEFAULT_TEMPO_AROUSAL_BPM = 30.0  # ... moved by this times (arousal - 0.5): calm pictures slower, lively ones faster
 USER_TEMPO_RANGE_BPM = (30.0, 300.0)  # what --tempo accepts
 
 # User options of the soundtrack.
@@ -26,6 +27,7 @@ MUX_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")  # containers the muxed video ma
 # Video analysis.
 ANALYSIS_LONG_SIDE_PX = 256  # optical flow runs on frames scaled so the long side is this
 THUMB_SIZE_PX = (64, 36)  # (width, height) of the thumbnails compared for scene cuts
+COLOUR_LAYOUT_PX = (8, 4)  # (columns, rows) of the colour layout kept per frame: mood and shot similarity
 DIRECTOGRAM_BINS = 8  # flow directions, 45 degrees apart
 DIRECTOGRAM_SMOOTH_FRAMES = 0.6  # Gaussian sigma over time, in analyzed frames: tames frame jitter
 MIN_BEAT_GAP_S = 0.25  # visual beats closer than this are merged
@@ -52,5 +54,6 @@ HIT_MIN_STRENGTH = 0.5  # visual beats at least this strong (0..1) are hit point
 REPO_ROOT = Path(__file__).resolve().parent.parent  # a checkout's root: soundfonts/ and ../shared live beside it
 MODELS_DIR = Path(str(resources.files("cmtlite.models")))
 CALIBRATION_PATH = MODELS_DIR / "calibration.json"
+PROGRESSIONS_PATH = MODELS_DIR / "progressions.json"  # the chord progressions mined from POP909
 MODEL_PATH = MODELS_DIR / "cmtlite-small.safetensors"  # the shipped CP Transformer
 MODEL_ENV = "CMTLITE_MODEL"  # environment variable naming another default model file

@@ -30,6 +30,7 @@ from cmtlite.errors import ConfigError
 from cmtlite.outputs import write_json
 from cmtlite.records import Record, Spec, array, flag, integer, json_field, list_of, number, record, text
 from cmtlite.timing import TempoMap
+from cmtlite.tokens.chords import NO_CHORD, key_label, parse_chord, parse_key
 
 MAX_BARS = 100_000
 MAX_STRENGTH_LEVEL = 1000
@@ -85,6 +86,66 @@ class FrameTrace(Record):
             raise ConfigError(msg)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Mood(Record):
+    """How the picture feels, 0..1 each: ``valence`` (pleasant), ``arousal`` (lively), from ``brightness`` and ``saturation``
+    (mean luma and chroma of the frames) and motion (:mod:`cmtlite.plan`)."""
+
+    valence: float = json_field(number(low=0.0, high=1.0, digits=3))
+    arousal: float = json_field(number(low=0.0, high=1.0, digits=3))
+    brightness: float | None = json_field(number(low=0.0, high=1.0, digits=3), default=None)
+    saturation: float | None = json_field(number(low=0.0, high=1.0, digits=3), default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Section(Record):
+    """A section of the music from bar ``start_bar`` to the next section; sections with one ``label`` share their chords."""
+
+    start_bar: int = json_field(integer(low=0, high=MAX_BARS))
+    label: str = json_field(text())
+
+
+def _checked(parse: object, what: str) -> Spec:
+    """A string that ``parse`` accepts, written back as given."""
+
+    def read(value: object, where: str) -> str:
+        if not isinstance(value, str):
+            msg = f"{where} must be {what} (got {value!r})"
+            raise ConfigError(msg)
+        try:
+            parse(value)
+        except ValueError as err:
+            msg = f"{where}: {err}"
+            raise ConfigError(msg) from err
+        return value
+
+    return Spec(read, str)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChordChange(Record):
+    """The chord ``label`` (``root:quality``, e.g. ``A:min``, or ``N``) from beat ``beat`` (0..3) of bar ``bar`` on."""
+
+    bar: int = json_field(integer(low=0, high=MAX_BARS))
+    beat: int = json_field(integer(low=0, high=BEATS_PER_BAR - 1), default=0)
+    label: str = json_field(_checked(parse_chord, "a chord label"))
+
+
+def _read_key(value: object, where: str) -> str:
+    """A key (``A:min``, ``Am``, ``C``) written as ``tonic:mode``."""
+    return key_label(*parse_key(_checked(parse_key, "a key such as A:min").read(value, where)))
+
+
+_KEY = Spec(_read_key, str)
+
+
+def _check_starts(name: str, starts: list[tuple[int, int]], n_bars: int) -> None:
+    """(bar, beat) starts must increase strictly and lie inside the bars."""
+    if starts != sorted(set(starts)) or (starts and starts[-1][0] >= n_bars):
+        msg = f"{name} must start in increasing order inside the {n_bars} bars (got bar, beat {starts[:8]})"
+        raise ConfigError(msg)
+
+
 def _read_calibration(value: object, where: str) -> Calibration:
     """The calibration a controls file was made with; files that name only its version and source get the shipped one."""
     if not isinstance(value, dict):
@@ -112,8 +173,10 @@ class VideoControls(Record):
     optional: the ``tempo_map`` (:class:`TempoChange` entries; without one
     every bar plays at ``tempo_bpm``), what the analysis found
     (``visual_beats``, ``scene_cuts_s``, ``frame_motion``), the video's
-    metadata, and the ``calibration`` used (files that carry only its version
-    and source get the shipped tables). The bars' ``start_s`` and the beats'
+    metadata, the ``calibration`` used (files that carry only its version
+    and source get the shipped tables), and the music plan: the picture's
+    ``mood``, the ``key`` (``A:min``), the ``sections`` (:class:`Section`)
+    and the ``chords`` (:class:`ChordChange` at every change). The bars' ``start_s`` and the beats'
     ``time_s`` are derived from ``grid_start_s`` and the tempo map.
 
     Raises
@@ -144,6 +207,10 @@ class VideoControls(Record):
     bars: tuple[Bar, ...] = json_field(list_of(record(Bar)))
     beats: tuple[Beat, ...] = json_field(list_of(record(Beat)))
     frame_motion: FrameTrace | None = json_field(record(FrameTrace), default=None)
+    mood: Mood | None = json_field(record(Mood), default=None)
+    key: str | None = json_field(_KEY, default=None)
+    sections: tuple[Section, ...] = json_field(list_of(record(Section)), default=())
+    chords: tuple[ChordChange, ...] = json_field(list_of(record(ChordChange)), default=())
     calibration: Calibration = json_field(_CALIBRATION, default_factory=load_calibration)
     warnings: tuple[str, ...] = json_field(list_of(text()), default=())
 
@@ -155,6 +222,8 @@ class VideoControls(Record):
         if changes != sorted(set(changes)) or (changes and changes[-1] >= self.n_bars):
             msg = f"tempo_map bars must increase and stay below n_bars = {self.n_bars} (got {changes})"
             raise ConfigError(msg)
+        _check_starts("sections", [(s.start_bar, 0) for s in self.sections], self.n_bars)
+        _check_starts("chords", [(c.bar, c.beat) for c in self.chords], self.n_bars)
         timing = self.timing()  # bar starts and beat times follow the tempo map: they are derived, not free
         bar_starts, beat_times = timing.bar_starts_s[:-1], timing.beat_times_s()
         bars = tuple(dataclasses.replace(bar, start_s=float(t)) for bar, t in zip(self.bars, bar_starts, strict=True))
@@ -201,9 +270,28 @@ class VideoControls(Record):
         """Strength 0..1 of each visual beat, shape (K,)."""
         return np.array([beat.strength for beat in self.visual_beats], float)
 
+    def chord_per_tick(self) -> np.ndarray:
+        """Chord value (:mod:`cmtlite.tokens.chords`) at every grid tick, shape (n_bars * 16,); none before the first change."""
+        return chords_per_tick(self.chords, self.n_bars)
+
+    def section_of_bar(self) -> list[str]:
+        """The section label of every bar (``""`` before the first section), length n_bars."""
+        labels = [""] * self.n_bars
+        for section in self.sections:
+            labels[section.start_bar :] = [section.label] * (self.n_bars - section.start_bar)
+        return labels
+
     def video_name(self) -> str:
         """The analyzed video's file name ('' when unknown)."""
         return Path(self.video_path or "").name
+
+
+def chords_per_tick(chords: tuple[ChordChange, ...], n_bars: int) -> np.ndarray:
+    """Chord value at every tick of ``n_bars`` bars, shape (n_bars * 16,), from the changes (none before the first)."""
+    per_tick = np.full(n_bars * TICKS_PER_BAR, NO_CHORD, np.int64)
+    for change in chords:
+        per_tick[change.bar * TICKS_PER_BAR + change.beat * TICKS_PER_BEAT :] = parse_chord(change.label)
+    return per_tick
 
 
 def read_controls(path: Path) -> VideoControls:

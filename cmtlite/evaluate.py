@@ -20,12 +20,14 @@ Each metric is ``None`` where it is undefined (e.g. no non-drum notes).
   off-diagonal entries: how much more a bar resembles the bar a phrase
   later than bars in general (0 for no repetition beyond the background).
 * ``bass_agreement``: see :func:`bass_agreement`; ``key``: see :func:`estimate_key`.
+* ``chord_tone_ratio``, ``bass_chord_tone_ratio``: see :func:`chord_tone_ratio`
+  (files with ``chord <label>`` markers: a cmtlite soundtrack's plan).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +40,16 @@ from cmtlite.constants import BEATS_PER_BAR, HIT_MIN_STRENGTH, TICKS_PER_BAR, TI
 from cmtlite.controls import VideoControls
 from cmtlite.errors import ConfigError, MidiReadError
 from cmtlite.grid import after_long_shot
+from cmtlite.tokens import chords
+from cmtlite.tokens.midi import CHORD_MARKER
 from cmtlite.tokens.vocab import STRENGTH_CAP
 
-MUSIC_METRICS = ("PE", "PCE", "SC", "EBR", "IOI", "GPS", "SI", "bass_agreement")
+MUSIC_METRICS = ("PE", "PCE", "SC", "EBR", "IOI", "GPS", "SI", "bass_agreement", "chord_tone_ratio", "bass_chord_tone_ratio")
 CONTROL_METRICS = (
     "density_spearman", "density_mae", "strength_mae", "beat_hit_rate", "hit_rate_35ms", "cut_on_beat_rate", "cut_on_downbeat_rate",
 )
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 BASS_PROGRAMS = (32, 39)  # GM bass programs (0-based)
-# Krumhansl & Kessler (1982) key profiles, C major / C minor, pitch classes C..B.
-MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
-MINOR_PROFILE = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
-PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 PCE_WINDOW_BARS = 4
 SI_LAGS_BARS = range(2, 9)
 BEAT_HIT_TOLERANCE_S = 0.07
@@ -65,10 +65,12 @@ class Notes:
     Attributes: ``pitch``; ``start_beats``, ``end_beats`` (quarter notes
     from the start of the first bar, a pickup bar counted as a bar's end);
     ``start_s``, ``end_s`` (seconds, from the tempo map); ``is_drum``;
-    ``is_bass`` (a GM bass program, 32-39, not drums); and
+    ``is_bass`` (a GM bass program, 32-39, not drums);
     the file's own ``beats_s`` and ``downbeats_s`` (None unless read with
     ``grid``; from its tempo map and
-    time signatures, as a DAW reads them).
+    time signatures, as a DAW reads them); and its ``chord <label>`` markers
+    as ``chord_beats`` (start, in beats like the notes) and ``chord_values``
+    (:mod:`cmtlite.tokens.chords`), empty without any.
     """
 
     pitch: np.ndarray
@@ -80,6 +82,8 @@ class Notes:
     is_bass: np.ndarray
     beats_s: np.ndarray | None = None
     downbeats_s: np.ndarray | None = None
+    chord_beats: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    chord_values: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def onset_ticks(self) -> np.ndarray:
@@ -110,6 +114,7 @@ def read_notes(path: Path, *, grid: bool = True) -> Notes:
     pitch, start, end, drum, bass = (np.array(c) for c in zip(*sorted(rows, key=lambda r: (r[1], r[0])), strict=True))
     seconds = np.asarray(tick_to_s)
     pickup = _pickup_missing_beats(midi)
+    chords = _marked_chords(midi)
     return Notes(
         pitch=pitch,
         start_beats=start / midi.ticks_per_beat + pickup,
@@ -120,7 +125,21 @@ def read_notes(path: Path, *, grid: bool = True) -> Notes:
         is_bass=bass.astype(bool),
         beats_s=None if beats_s is None else np.asarray(beats_s),
         downbeats_s=None if downbeats_s is None else np.asarray(downbeats_s),
+        chord_beats=np.array([t for t, _ in chords], float) / midi.ticks_per_beat + pickup,
+        chord_values=np.array([v for _, v in chords], np.int64),
     )
+
+
+def _marked_chords(midi: miditoolkit.MidiFile) -> list[tuple[int, int]]:
+    """(tick, chord value) of the file's ``chord <label>`` markers in time order; unknown labels are skipped."""
+    found = []
+    for marker in sorted(midi.markers, key=lambda m: m.time):
+        if marker.text.startswith(CHORD_MARKER):
+            try:
+                found.append((marker.time, chords.parse_chord(marker.text[len(CHORD_MARKER) :].strip())))
+            except ValueError:
+                continue
+    return found
 
 
 def _is_bass(track: miditoolkit.Instrument) -> bool:
@@ -157,6 +176,10 @@ def music_metrics(notes: Notes) -> dict[str, float | None]:
         out["SC"] = float(max(in_scale)) / len(pitches)
         out["SI"] = structureness(notes)
         out["bass_agreement"] = bass_agreement(notes)
+        is_tonal_onset = ~notes.is_drum
+        onsets, pitches, bass = notes.start_beats[is_tonal_onset], notes.pitch[is_tonal_onset], notes.is_bass[is_tonal_onset]
+        out["chord_tone_ratio"] = chord_tone_ratio(onsets, pitches, notes.chord_beats, notes.chord_values)
+        out["bass_chord_tone_ratio"] = chord_tone_ratio(onsets[bass], pitches[bass], notes.chord_beats, notes.chord_values)
     n_beats = math.ceil(float(notes.end_beats.max()))
     if n_beats > 0:
         beats = np.arange(n_beats)
@@ -222,6 +245,24 @@ def bass_agreement(notes: Notes) -> float | None:
     return float(np.mean(agree)) if agree else None
 
 
+def chord_tone_ratio(onsets: np.ndarray, pitches: np.ndarray, chord_starts: np.ndarray, chord_values: np.ndarray) -> float | None:
+    """Share of note onsets whose pitch class belongs to the chord sounding then.
+
+    ``onsets`` and ``pitches`` (N,) are tonal notes; chord ``k`` (a chord
+    value) sounds from ``chord_starts[k]`` (same unit as ``onsets``, increasing)
+    until the next. Onsets before the first chord or under "no chord" are not
+    counted; None when none is.
+    """
+    if len(chord_starts) == 0 or len(onsets) == 0:
+        return None
+    index = np.searchsorted(chord_starts, np.asarray(onsets) + 1e-9, side="right") - 1
+    under = (index >= 0) & (np.asarray(chord_values)[np.maximum(index, 0)] != chords.NO_CHORD)
+    if not under.any():
+        return None
+    tones = chords.chord_tone_table()[np.asarray(chord_values)[index[under]], np.asarray(pitches)[under] % 12]
+    return float(tones.mean())
+
+
 def estimate_key(notes: Notes) -> tuple[str | None, float | None]:
     """(key as "A:min"-style tonic:mode, its correlation) by Krumhansl-Schmuckler.
 
@@ -233,14 +274,8 @@ def estimate_key(notes: Notes) -> tuple[str | None, float | None]:
     if not tonal.any():
         return None, None
     weights = np.maximum(notes.end_beats[tonal] - notes.start_beats[tonal], 1e-3)
-    histogram = np.bincount(notes.pitch[tonal] % 12, weights=weights, minlength=12)
-    if np.ptp(histogram) == 0:
-        return None, None
-    best = max(
-        ((float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1]), f"{PITCH_CLASS_NAMES[tonic]}:{mode}")
-         for mode, profile in (("maj", MAJOR_PROFILE), ("min", MINOR_PROFILE)) for tonic in range(12)),
-    )
-    return best[1], round(best[0], 4)
+    found = chords.estimate_key(np.bincount(notes.pitch[tonal] % 12, weights=weights, minlength=12))
+    return (None, None) if found is None else (found[0], round(found[1], 4))
 
 
 def control_metrics(notes: Notes, controls: VideoControls) -> dict[str, float | None]:

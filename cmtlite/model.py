@@ -51,11 +51,11 @@ class ModelConfig:
 
     n_layer: int = 4
     n_head: int = 4
-    d_model: int = 256
-    d_ff: int = 1024
+    d_model: int = 192
+    d_ff: int = 768
     context: int = 512
     dropout: float = 0.1
-    embed_dims: tuple[int, ...] = (16, 32, 32, 32, 128, 64, 16, 64)
+    embed_dims: tuple[int, ...] = (16, 32, 32, 32, 128, 64, 16, 64, 32)
     vocab_sizes: tuple[int, ...] = VOCAB_SIZES
 
     def to_json(self) -> str:
@@ -69,9 +69,9 @@ class ModelConfig:
 
 
 CONFIGS = {
-    "tiny": ModelConfig(n_layer=2, n_head=2, d_model=64, d_ff=128, context=128, embed_dims=(8, 8, 8, 8, 16, 16, 8, 16)),
+    "tiny": ModelConfig(n_layer=2, n_head=2, d_model=64, d_ff=128, context=128, embed_dims=(8, 8, 8, 8, 16, 16, 8, 16, 8)),
     "small": ModelConfig(),
-    "cmt": ModelConfig(n_layer=12, n_head=8, d_model=512, d_ff=2048, context=1024, embed_dims=(32, 64, 64, 64, 512, 128, 32, 128)),
+    "cmt": ModelConfig(n_layer=12, n_head=8, d_model=512, d_ff=2048, context=1024, embed_dims=(32, 64, 64, 64, 512, 128, 32, 128, 64)),
 }
 
 

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cmtlite.constants import BEATS_PER_BAR  # noqa: E402
+from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT  # noqa: E402
 from cmtlite.controls import VideoControls  # noqa: E402
 from cmtlite.outputs import atomic_output  # noqa: E402
 
@@ -93,8 +93,23 @@ def plot_analysis(controls: VideoControls, path: Path, *, force: bool) -> Path:
 FAMILY_COLORS = {"drums": "0.35", "piano": "tab:blue", "guitar": "tab:orange", "bass": "tab:green", "strings": "tab:purple"}
 
 
+def _mark_plan(ax: plt.Axes, controls: VideoControls) -> None:
+    """Sections as shaded spans labelled at the bottom, chord labels along the top of ``ax`` (video time)."""
+    timing = controls.timing()
+    edges = [s.start_bar for s in controls.sections] + [controls.n_bars]
+    labels = sorted({s.label for s in controls.sections})
+    for section, end in zip(controls.sections, edges[1:], strict=True):
+        start_s, end_s = timing.bar_starts_s[section.start_bar], timing.bar_starts_s[end]
+        ax.axvspan(start_s, end_s, color=f"C{labels.index(section.label) % 10}", alpha=0.07, zorder=0)
+        ax.text(max(start_s, 0.0), 0.01, f" {section.label}", transform=ax.get_xaxis_transform(), fontsize=10, weight="bold", va="bottom")
+    for change in controls.chords:
+        time_s = float(timing.ticks_to_seconds(np.array([change.bar * TICKS_PER_BAR + change.beat * TICKS_PER_BEAT]))[0])
+        if 0 <= time_s < controls.duration_s:
+            ax.text(time_s, 0.99, change.label, transform=ax.get_xaxis_transform(), fontsize=6, rotation=90, va="top", color="0.25")
+
+
 def plot_soundtrack(controls: VideoControls, notes_s: list[tuple[str, int, float, float]], path: Path, *, force: bool) -> Path:
-    """Write a PNG of a video's controls above the piano roll of its soundtrack.
+    """Write a PNG of a video's controls above the piano roll of its soundtrack, with its sections and chords.
 
     Parameters
     ----------
@@ -125,11 +140,12 @@ def plot_soundtrack(controls: VideoControls, notes_s: list[tuple[str, int, float
             _, pitches, starts, durations = zip(*rows, strict=True)
             roll.barh(pitches, durations, left=starts, height=0.8, color=color, label=family)
     _mark_bars([roll], bar_times)
+    _mark_plan(roll, controls)
     roll.set_xlim(0, controls.duration_s)
     roll.set_xlabel("video time (s)")
     roll.set_ylabel("MIDI pitch")
     roll.legend(loc="upper right", fontsize=8, ncol=5)
-    fig.suptitle(f"{controls.video_name()}  {controls.tempo_bpm:.1f} BPM")
+    fig.suptitle(f"{controls.video_name()}  {controls.tempo_bpm:.1f} BPM" + (f"  key {controls.key}" if controls.key else ""))
     fig.tight_layout()
     with atomic_output(path, force=force) as tmp:
         fig.savefig(tmp, dpi=90, format="png")

@@ -11,7 +11,12 @@ choice the grammar forbids, so its output always decodes:
   cannot skip past it;
 * EOS is masked until the last bar has begun, and the piece ends after
   exactly ``n_bars`` bars (the last bars cannot starve);
-* only the requested instrument families can be chosen.
+* only the requested instrument families can be chosen, and a family
+  silent for ``SILENT_LIMIT_BARS`` bars takes the next note it may (so every
+  family of the band plays, and a free sample is never drums alone);
+* every token carries the planned chord at its tick; tonal notes follow it
+  (:func:`harmony_bias`): the bass plays chord tones only, the other tonal
+  families prefer chord tones and avoid pitches outside the key.
 
 Each step runs one token through the model with a KV cache; when the
 context is full the newest half is re-encoded as a fresh window, so the cost
@@ -28,18 +33,24 @@ import numpy as np
 import torch
 
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
+from cmtlite.controls import chords_per_tick
 from cmtlite.errors import ConfigError, TimeBudgetError
 from cmtlite.model import CPTransformer, KVCache
 from cmtlite.outputs import atomic_output
+from cmtlite.plan import Plan, marker_ticks, scale_of
 from cmtlite.progress import progress_bar
+from cmtlite.tokens.chords import NO_CHORD, chord_tone_table
 from cmtlite.tokens.codec import beat_timing, carried_beat_timing, decode
 from cmtlite.tokens.jsonl import token_lines
 from cmtlite.tokens.midi import write_midi
 from cmtlite.tokens.vocab import (
+    BASS,
     BEAT,
     BEAT_BAR,
     BEAT_TIMING,
+    CHORD,
     DENSITY,
+    DRUMS,
     DURATION,
     FAMILIES,
     INSTRUMENT,
@@ -57,6 +68,10 @@ from cmtlite.tokens.vocab import (
 FREE = -1  # a control value the model samples itself
 REGENERATE_CANDIDATES = 3  # continuations sampled for a regenerated section; the best seam into the kept bars wins
 PITCH_TOP = 128  # vocabulary index of pitch 127
+SILENT_LIMIT_BARS = 4  # a family silent this many bars takes the next note it may
+CHORD_TONE_BONUS = 1.5  # nats added to the logits of chord tones (piano, guitar, strings)
+OUT_OF_KEY_PENALTY = 3.0  # nats taken from pitches outside the key's scale that are not chord tones
+_CHORD_TONES = chord_tone_table()
 
 # (temperature, top-p) per field. Pitch is sampled cooler: on 3 clips x 2 seeds, pitch (1.0, 0.9) gave scale
 # consistency 0.76 / 0.83 (stage-2 / shipped stage-3 weights) and (0.8, 0.8) 0.89 / 0.94 (models/MODEL_CARD.md).
@@ -84,6 +99,10 @@ class Controls:
     hit_strength : np.ndarray [shape=(H,), dtype=int]
         Strength forced on each hit tick (1..cap); 0 or ``FREE`` leaves it to
         the model (a forced beat's strength on the same tick wins). Empty: all free.
+    chords : np.ndarray [shape=(n_bars * 16,) or (0,), dtype=int]
+        Chord value (:mod:`cmtlite.tokens.chords`) at every tick; empty: no chords.
+    scale : np.ndarray [shape=(12,) or (0,), dtype=bool]
+        Pitch classes of the key's scale; empty: no key.
     """
 
     n_bars: int
@@ -92,6 +111,8 @@ class Controls:
     instruments: tuple[str, ...] = FAMILIES
     hit_ticks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     hit_strength: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    chords: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    scale: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     def __post_init__(self) -> None:
         if self.n_bars < 1:
@@ -106,7 +127,33 @@ class Controls:
         if len(self.hit_strength) not in (0, len(self.hit_ticks)):
             msg = f"need one hit strength per hit tick (got {len(self.hit_strength)} for {len(self.hit_ticks)})"
             raise ConfigError(msg)
+        if len(self.chords) not in (0, self.n_bars * TICKS_PER_BAR) or len(self.scale) not in (0, 12):
+            msg = f"chords must give one chord per tick of the {self.n_bars} bars, and a scale 12 pitch classes"
+            raise ConfigError(msg)
         check_instruments(self.instruments)
+
+    def chord_at(self, tick: int) -> int:
+        """Chord value at a grid tick (none without chords)."""
+        return int(self.chords[tick]) if len(self.chords) else NO_CHORD
+
+
+def harmony_bias(instrument: int, chord: int, scale: np.ndarray) -> np.ndarray | None:
+    """Additive pitch-logit bias (129,) for a note of family ``instrument`` (family index) over ``chord``, or None (no bias).
+
+    Bass: pitches outside the chord masked (-inf). Piano, guitar, strings:
+    chord tones + ``CHORD_TONE_BONUS``, other pitches outside the ``scale``
+    (12 bools; empty: no key) - ``OUT_OF_KEY_PENALTY``. Drums and no chord: None.
+    """
+    if instrument == DRUMS or chord == NO_CHORD:
+        return None
+    tones = np.concatenate([[False], np.resize(_CHORD_TONES[chord], 128)])  # index 1 + pitch
+    if instrument == BASS:
+        return np.where(tones, 0.0, -np.inf)
+    bias = np.where(tones, CHORD_TONE_BONUS, 0.0)
+    if len(scale):
+        in_scale = np.concatenate([[True], np.resize(scale, 128)])
+        bias -= np.where(in_scale | tones, 0.0, OUT_OF_KEY_PENALTY)
+    return bias
 
 
 def check_instruments(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -123,8 +170,11 @@ def check_instruments(names: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
-def constant_controls(n_bars: int, *, density: int | None, strength: int | None, instruments: tuple[str, ...] = FAMILIES) -> Controls:
-    """Controls with one density for every bar and one strength on every beat (None: left to the model)."""
+def constant_controls(
+    n_bars: int, *, density: int | None, strength: int | None, instruments: tuple[str, ...] = FAMILIES, plan: Plan | None = None
+) -> Controls:
+    """Controls with one density for every bar and one strength on every beat (None: left to the model), and the ``plan``'s
+    chords and key (None: no chords)."""
     for name, value, top in (("density", density, MAX_DENSITY), ("strength", strength, STRENGTH_CAP)):
         if value is not None and not 0 <= value <= top:
             msg = f"{name} must be in 0..{top} (got {value})"
@@ -134,6 +184,8 @@ def constant_controls(n_bars: int, *, density: int | None, strength: int | None,
         bar_density=np.full(n_bars, FREE if density is None else density),
         beat_strength=np.full(n_bars * BEATS_PER_BAR, FREE if strength is None else strength),
         instruments=tuple(instruments),
+        chords=chords_per_tick(plan.chords, n_bars) if plan else np.zeros(0, np.int64),
+        scale=scale_of(plan.key) if plan else np.zeros(0, bool),
     )
 
 
@@ -168,6 +220,7 @@ class _Grammar:
         self.strength = 0  # of the current position
         self.notes_at_position = 0
         self.last_note = (0, -1)  # (instrument index, pitch index) of the last note at this position
+        self.last_bar_played = np.full(len(FAMILIES) + 1, -1)  # per instrument index: the last bar it played in
         self.hits_by_bar: dict[int, list[int]] = {}
         for tick in np.asarray(controls.hit_ticks, np.int64).tolist():
             self.hits_by_bar.setdefault(tick // TICKS_PER_BAR, []).append(tick)
@@ -188,12 +241,19 @@ class _Grammar:
         required |= {int(t) - self.bar * TICKS_PER_BAR for t in self.hits_by_bar.get(self.bar, ())}
         return sorted(t for t in required if t > self.position)
 
+    @property
+    def tick(self) -> int:
+        """Grid tick of the current bar or position."""
+        return self.bar * TICKS_PER_BAR + max(self.position, 0)
+
     def allowed_instruments(self, base: np.ndarray) -> np.ndarray:
-        """Instruments a next note at this position may use: not below the last one, nor the last one at its top pitch."""
+        """Instruments a next note at this position may use: not below the last one, nor the last one at its top pitch;
+        only families silent for ``SILENT_LIMIT_BARS`` bars when one of them may play."""
         last_instrument, last_pitch = self.last_note
         allowed = base.copy()
         allowed[: last_instrument + int(last_pitch >= PITCH_TOP)] = False
-        return allowed
+        silent = allowed & (self.bar - self.last_bar_played - 1 >= SILENT_LIMIT_BARS)
+        return silent if silent.any() else allowed
 
     def allowed_types(self, instruments: np.ndarray) -> list[int]:
         if self.bar < 0:
@@ -238,6 +298,7 @@ class _Grammar:
         elif row[TYPE] == TYPE_NOTE:
             self.notes_at_position += 1
             self.last_note = (int(row[INSTRUMENT]), int(row[PITCH]))
+            self.last_bar_played[int(row[INSTRUMENT])] = self.bar
 
 
 @torch.inference_mode()
@@ -371,6 +432,7 @@ def _next_token(
         density = int(controls.bar_density[0])
         row[DENSITY] = 1 + (density if density != FREE else MAX_DENSITY // 2)
         row[BEAT_TIMING] = 1 + beat_timing(0, grammar.total_beats)
+        row[CHORD] = 1 + controls.chord_at(0)
         return row
     types = np.zeros(vocab[TYPE], dtype=bool)
     types[grammar.allowed_types(allowed_instruments)] = True
@@ -397,17 +459,27 @@ def _next_token(
             density = int(controls.bar_density[bar])
             row[DENSITY] = 1 + density if density != FREE else pick(DENSITY, _from(vocab[DENSITY], 1))
             row[BEAT_TIMING] = 1 + beat_timing(bar * BEATS_PER_BAR, grammar.total_beats)
+            row[CHORD] = 1 + controls.chord_at(bar * TICKS_PER_BAR)
         else:
             tick = int(row[BEAT]) - 2
             beat = grammar.bar * BEATS_PER_BAR + tick // TICKS_PER_BEAT
             level = grammar.forced_strength(tick)
             row[STRENGTH] = 1 + level if level > 0 else pick(STRENGTH, _from(vocab[STRENGTH], 2))
             row[BEAT_TIMING] = 1 + beat_timing(beat, grammar.total_beats)
+            row[CHORD] = 1 + controls.chord_at(grammar.bar * TICKS_PER_BAR + tick)
         return row
     row[INSTRUMENT] = pick(INSTRUMENT, grammar.allowed_instruments(allowed_instruments))
+    chord = controls.chord_at(grammar.tick)
+    row[CHORD] = 1 + chord
     logits = field_logits(int(row[INSTRUMENT]), (PITCH, DURATION))  # pitch and duration follow the instrument
     last_instrument, last_pitch = grammar.last_note
-    row[PITCH] = pick(PITCH, _from(vocab[PITCH], last_pitch + 1 if row[INSTRUMENT] == last_instrument else 1))
+    allowed = _from(vocab[PITCH], last_pitch + 1 if row[INSTRUMENT] == last_instrument else 1)
+    bias = harmony_bias(int(row[INSTRUMENT]) - 1, chord, controls.scale)
+    if bias is not None:
+        logits[PITCH] = logits[PITCH] + np.where(np.isfinite(bias), bias, 0.0)
+        in_chord = allowed & np.isfinite(bias)
+        allowed = in_chord if in_chord.any() else allowed
+    row[PITCH] = pick(PITCH, allowed)
     row[DURATION] = pick(DURATION, _from(vocab[DURATION], 1))
     return row
 
@@ -495,6 +567,7 @@ def sample_to_midi(
     *,
     tempo_bpm: float,
     tokens_path: Path | None = None,
+    plan: Plan | None = None,
     seed: int = 0,
     temperature: float = 1.0,
     force: bool = False,
@@ -502,12 +575,15 @@ def sample_to_midi(
 ) -> np.ndarray:
     """``cmtlite sample``: generate under ``controls``, write the MIDI at ``tempo_bpm`` (and the tokens as JSON lines).
 
-    Returns the tokens (T, N_FIELDS).
+    With the ``plan`` the controls were made from, the MIDI carries its
+    ``section <label>`` and ``chord <label>`` markers. Returns the tokens (T, N_FIELDS).
     """
     tokens = generate_tokens(model, controls, seed=seed, temperature=temperature, quiet=quiet)
     score = decode(tokens, tempo_bpm=tempo_bpm)
+    seconds_per_tick = 60.0 / tempo_bpm / TICKS_PER_BEAT
+    markers = [] if plan is None else [(tick * seconds_per_tick, text) for tick, text in marker_ticks(plan.sections, plan.chords)]
     with atomic_output(output, force=force) as tmp:
-        write_midi(score, tmp)
+        write_midi(score, tmp, markers=markers)
     if tokens_path is not None:
         with atomic_output(tokens_path, force=force) as tmp:
             tmp.write_text("\n".join(token_lines(tokens, tempo_bpm=tempo_bpm, n_bars=score.n_bars)) + "\n")

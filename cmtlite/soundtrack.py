@@ -12,7 +12,13 @@ How the controls drive the sampler (:func:`sampler_controls`):
   level on the beat nearest each scene cut; other beats are left to the model;
 * beat-timing spans the grid's bars, which cover the whole video;
 * hit points (:func:`hit_points`): the 16th nearest every strong visual beat
-  and every cut must carry an onset, moved onto the picture by microtiming.
+  and every cut must carry an onset, moved onto the picture by microtiming;
+* the plan: every token carries the planned chord, and tonal notes follow
+  it and the key (:func:`~cmtlite.sampler.harmony_bias`). A ``key`` option
+  plans the chords anew in that key (:func:`~cmtlite.plan.with_plan`).
+
+The MIDI carries a marker ``chord <label>`` at every chord change,
+``section <label>`` at every section start and ``cut`` at every scene cut.
 
 The MIDI follows the controls' tempo map: its time 0 is the video's first
 frame and its own beats and bar lines are the music's (see
@@ -21,6 +27,7 @@ frame and its own beats and bar lines are the music's (see
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 import time
@@ -48,10 +55,12 @@ from cmtlite.errors import ConfigError, OutputError
 from cmtlite.model import CPTransformer
 from cmtlite.mux import check_original_audio, mux
 from cmtlite.outputs import atomic_output, check_outputs
+from cmtlite.plan import marker_ticks, scale_of, with_plan
 from cmtlite.plots import plot_soundtrack
 from cmtlite.render import fit_length, master, render_midi, write_wav
 from cmtlite.sampler import FREE, Controls, check_instruments, generate_tokens, regenerate_bars
 from cmtlite.timing import TempoMap, check_tempo_bpm
+from cmtlite.tokens.chords import parse_key
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, START_COL, Score, decode
 from cmtlite.tokens.midi import write_midi
 from cmtlite.tokens.vocab import DRUMS, FAMILIES, MAX_DENSITY, STRENGTH_CAP
@@ -79,15 +88,21 @@ def check_range(value: float, what: str, low: float, high: float) -> float:
 
 @dataclass(frozen=True)
 class MusicOptions:
-    """What the music does with the controls: shifts, instruments, seed and sampling temperature."""
+    """What the music does with the controls: shifts, instruments, seed, sampling temperature and key."""
 
     density_shift: int = 0  # added to every bar's density (onset ticks), -16..16
     strength_shift: int = 0  # added to every visual beat's strength level, -16..16
     instruments: tuple[str, ...] = FAMILIES  # families the model may play
     seed: int = 0
     temperature: float = 1.0  # multiplies every field's sampling temperature, > 0
+    key: str | None = None  # C, Am, F#:min ...; None: the controls' key (from the picture's mood)
 
     def __post_init__(self) -> None:
+        if self.key is not None:
+            try:
+                parse_key(self.key)
+            except ValueError as err:
+                raise ConfigError(str(err)) from err
         check_range(self.density_shift, "density shift", *SHIFT_RANGE)
         check_range(self.strength_shift, "strength shift", *SHIFT_RANGE)
         check_instruments(self.instruments)
@@ -228,6 +243,8 @@ def sampler_controls(controls: VideoControls, music: MusicOptions) -> Controls:
         instruments=music.instruments,
         hit_ticks=hits.ticks,
         hit_strength=hit_levels,
+        chords=controls.chord_per_tick(),
+        scale=scale_of(controls.key) if controls.key else np.zeros(0, bool),
     )
 
 
@@ -239,8 +256,7 @@ def accent_cuts(score: Score, cut_ticks: np.ndarray) -> Score:
     if not crashes:
         return score
     merged = np.concatenate([notes, np.asarray(crashes, notes.dtype)])
-    return Score(notes=merged[np.lexsort((merged[:, 1], merged[:, 0], merged[:, START_COL]))], tempo_bpm=score.tempo_bpm,
-                 n_bars=score.n_bars)
+    return dataclasses.replace(score, notes=merged[np.lexsort((merged[:, 1], merged[:, 0], merged[:, START_COL]))])
 
 
 def compose(model: CPTransformer, controls: VideoControls, music: MusicOptions, *, quiet: bool = True) -> Soundtrack:
@@ -272,14 +288,21 @@ def soundtrack_of(tokens: np.ndarray, controls: VideoControls, music: MusicOptio
     score = decode(tokens, tempo_bpm=controls.tempo_bpm)
     if "drums" in music.instruments:
         score = accent_cuts(score, hits.cut_ticks)
-    markers = tuple((float(t), "cut") for t in controls.scene_cuts_s)
+    markers = tuple(sorted(plan_markers(controls) + [(float(t), "cut") for t in controls.scene_cuts_s]))
     return Soundtrack(tokens=tokens, score=score, timing=controls.timing(), duration_s=controls.duration_s, hits=hits, markers=markers)
+
+
+def plan_markers(controls: VideoControls) -> list[tuple[float, str]]:
+    """(video time s, text) markers of the plan (:func:`~cmtlite.plan.marker_ticks`)."""
+    ticks_and_texts = marker_ticks(controls.sections, controls.chords)
+    times_s = controls.timing().ticks_to_seconds(np.array([tick for tick, _ in ticks_and_texts], float))
+    return [(float(t), text) for t, (_, text) in zip(times_s, ticks_and_texts, strict=True)]
 
 
 def write_soundtrack_midi(track: Soundtrack, path: Path, *, families: tuple[str, ...] = FAMILIES) -> None:
     """The soundtrack's MIDI (only ``families``): its grid is the music's, time 0 the video's first frame, cut at its end."""
     keep = np.isin(track.score.notes[:, FAMILY_COL], [FAMILIES.index(f) for f in families])
-    score = Score(notes=track.score.notes[keep], tempo_bpm=track.score.tempo_bpm, n_bars=track.score.n_bars)
+    score = dataclasses.replace(track.score, notes=track.score.notes[keep])
     write_midi(score, path, timing=track.timing, end_s=track.duration_s, onset_shift_s=track.onset_shift_s(), markers=list(track.markers),
                accent_ticks=set(track.hits.ticks.tolist()))
 
@@ -356,10 +379,15 @@ def _write_stems(
     return written
 
 
-def load_controls(source: Path, *, tempo_bpm: float | None, quiet: bool, needs_video: bool) -> tuple[VideoControls, Path | None]:
+def load_controls(
+    source: Path, *, tempo_bpm: float | None, quiet: bool, needs_video: bool, key: str | None = None, seed: int = 0
+) -> tuple[VideoControls, Path | None]:
     """(controls, video path) of a video, or of a ``controls.json`` and the video it names (re-analyzed when a tempo is given).
 
     A relative ``video_path`` in a controls file is looked up beside the file.
+    The controls have a plan: a video's is made in ``key`` (None: the mood's)
+    with ``seed``; a file's is kept unless it has none or ``key`` asks for
+    another key (:func:`~cmtlite.plan.with_plan`).
 
     Raises
     ------
@@ -369,7 +397,7 @@ def load_controls(source: Path, *, tempo_bpm: float | None, quiet: bool, needs_v
         The video cannot be read.
     """
     if source.suffix.lower() != ".json":
-        return analyze_video(source, tempo_bpm=tempo_bpm, quiet=quiet), source
+        return analyze_video(source, tempo_bpm=tempo_bpm, quiet=quiet, key=key, seed=seed), source
     controls = read_controls(source)
     video = Path(controls.video_path or "")
     if not video.is_absolute() and not video.exists():
@@ -378,8 +406,8 @@ def load_controls(source: Path, *, tempo_bpm: float | None, quiet: bool, needs_v
         msg = f"{source}: its video {controls.video_path!r} is not found (needed to write a video or change the tempo)"
         raise ConfigError(msg)
     if tempo_bpm is not None:
-        return analyze_video(video, tempo_bpm=tempo_bpm, quiet=quiet), video
-    return controls, video
+        return analyze_video(video, tempo_bpm=tempo_bpm, quiet=quiet, key=key, seed=seed), video
+    return with_plan(controls, key, seed=seed), video
 
 
 @dataclass(frozen=True)
@@ -444,7 +472,9 @@ def make_soundtrack(
     files = outputs.files(stems if outputs.stems is not None and outputs.stems.is_dir() else ())  # a new stems folder is made later
     check_outputs(files, inputs=(source, soundfont), force=force)
     with _timed("analyze", on_stage):
-        controls, video = load_controls(source, tempo_bpm=tempo_bpm, quiet=quiet, needs_video=outputs.video is not None)
+        controls, video = load_controls(
+            source, tempo_bpm=tempo_bpm, quiet=quiet, needs_video=outputs.video is not None, key=music.key, seed=music.seed
+        )
     check_outputs(files, inputs=(video,), force=force)
     with _timed("generate", on_stage):
         track = compose(model, controls, music, quiet=quiet)

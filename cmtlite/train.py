@@ -38,7 +38,7 @@ CHECKPOINT, WEIGHTS, METRICS, LOSS_PLOT = "checkpoint.pt", "model.safetensors", 
 class TrainConfig:
     """Optimization settings. Learning rate: linear warm-up, then cosine down to ``min_lr_ratio`` of ``lr``."""
 
-    steps: int = 1500
+    steps: int = 2400
     batch_size: int = 16
     lr: float = 1.5e-3
     min_lr_ratio: float = 0.1

@@ -9,6 +9,7 @@ import pytest
 
 from cmtlite.model import CONFIGS, load_model
 from cmtlite.tokens.corpus import load_corpus
+from cmtlite.tokens.vocab import N_FIELDS
 from cmtlite.train import TrainConfig, learning_rate, sample_windows, train
 from tests.conftest import assert_bad_input, run
 
@@ -70,7 +71,7 @@ def test_windows_are_seeded_and_padded(tiny_corpus):
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
     tokens, _, mask = a
-    assert tokens.shape == (3, 2000, 8) and not mask.all()  # pieces are shorter than 2000 tokens: padded
+    assert tokens.shape == (3, 2000, N_FIELDS) and not mask.all()  # pieces are shorter than 2000 tokens: padded
     assert (tokens[~np.concatenate([mask, np.zeros((3, 1), bool)], axis=1)][:, 1:] == 0).all()
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.errors import ConfigError, MidiReadError
+from cmtlite.tokens.chords import NOTE_NAMES, ROOTS, reduce_label
 from cmtlite.tokens.codec import Score, make_score
 from cmtlite.tokens.vocab import BASS, DRUMS, PIANO, STRINGS, program_to_family
 
@@ -59,9 +60,6 @@ MMA_GROOVES = (
     "twist",
 )
 _MMA_TIMEOUT_S = 120
-_NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-_ROOTS = {name: i for i, name in enumerate(_NOTE_NAMES)}
-_ROOTS |= {"Db": 1, "D#": 3, "Gb": 6, "G#": 8, "A#": 10, "Cb": 11, "B#": 0, "Fb": 4, "E#": 5}
 _QUALITIES = {
     "maj": "",
     "min": "m",
@@ -121,7 +119,7 @@ def mma_chord(label: str) -> str:
     if ":" not in label:
         return "z"
     root_name, rest = label.split(":", 1)
-    if root_name not in _ROOTS:
+    if root_name not in ROOTS:
         return "z"
     quality, _, bass = rest.partition("/")
     suffix = _QUALITIES.get(quality, "m" if quality.startswith("min") else "")
@@ -130,7 +128,7 @@ def mma_chord(label: str) -> str:
         flats = bass.count("b") - bass.count("#")
         degree = _DEGREES.get(bass.strip("b#"))
         if degree is not None:
-            symbol += "/" + _NOTE_NAMES[(_ROOTS[root_name] + degree - flats) % 12]
+            symbol += "/" + NOTE_NAMES[(ROOTS[root_name] + degree - flats) % 12]
     return symbol
 
 
@@ -188,14 +186,19 @@ def song_notes(midi: miditoolkit.MidiFile, beats_s: np.ndarray, pickup_beats: in
     return notes[keep], int((~keep).sum())
 
 
-def mma_source(chords: list[ChordSpan], beats_s: np.ndarray, pickup_beats: int, *, groove: str, tempo_bpm: float, seed: int) -> str:
-    """An MMA song: one line per bar with the chord on each beat (``/`` repeats it, ``z`` rests)."""
+def beat_labels(chords: list[ChordSpan], beats_s: np.ndarray, pickup_beats: int) -> list[str]:
+    """The chord label sounding on every beat of the grid from bar 0 (``N`` in the pickup and gaps), whole bars."""
     starts = np.array([c.start_s for c in chords])
-    symbols = ["z"] * pickup_beats
+    labels = ["N"] * pickup_beats
     for time_s in beats_s[:-1] + 1e-3:
         index = int(np.searchsorted(starts, time_s, side="right")) - 1
-        symbols.append(mma_chord(chords[index].label) if index >= 0 and time_s < chords[index].end_s else "z")
-    symbols += ["z"] * (-len(symbols) % BEATS_PER_BAR)
+        labels.append(chords[index].label if index >= 0 and time_s < chords[index].end_s else "N")
+    return labels + ["N"] * (-len(labels) % BEATS_PER_BAR)
+
+
+def mma_source(chords: list[ChordSpan], beats_s: np.ndarray, pickup_beats: int, *, groove: str, tempo_bpm: float, seed: int) -> str:
+    """An MMA song: one line per bar with the chord on each beat (``/`` repeats it, ``z`` rests)."""
+    symbols = [mma_chord(label) for label in beat_labels(chords, beats_s, pickup_beats)]
     lines = [f"RndSeed {seed}", f"Tempo {max(round(tempo_bpm), 1)}", f"Groove {groove}"]
     for bar in range(len(symbols) // BEATS_PER_BAR):
         beat_symbols = symbols[bar * BEATS_PER_BAR : (bar + 1) * BEATS_PER_BAR]
@@ -257,7 +260,9 @@ def render_backing(source: str) -> np.ndarray:
 def arrange_song(midi_path: Path, *, groove: str | None, seed: int) -> tuple[Score, dict[str, int]]:
     """The song at ``midi_path`` (with its ``chord_midi.txt``) on its beat grid, over a ``groove`` backing.
 
-    ``groove=None`` gives the song's piano parts alone. Returns the score and
+    ``groove=None`` gives the song's piano parts alone. The score's chords
+    are the song's labels, reduced to the vocabulary's qualities
+    (:func:`~cmtlite.tokens.chords.reduce_label`). Returns the score and
     counts of what was changed (see :func:`~cmtlite.tokens.codec.make_score`,
     plus ``dropped_notes`` before the first beat).
 
@@ -280,5 +285,6 @@ def arrange_song(midi_path: Path, *, groove: str | None, seed: int) -> tuple[Sco
     notes, dropped = song_notes(midi, beats_s, pickup)
     if groove is not None:
         notes = np.concatenate([notes, render_backing(mma_source(chords, beats_s, pickup, groove=groove, tempo_bpm=tempo_bpm, seed=seed))])
-    score, stats = make_score(notes, tempo_bpm=tempo_bpm)
+    chord_per_beat = [reduce_label(label) for label in beat_labels(chords, beats_s, pickup)]
+    score, stats = make_score(notes, tempo_bpm=tempo_bpm, chords=np.repeat(chord_per_beat, TICKS_PER_BEAT))
     return score, {**stats, "dropped_notes": dropped}

@@ -2,16 +2,18 @@
 
 Token order (one row per token, fields in :data:`~cmtlite.tokens.vocab.FIELDS`)::
 
-    bar      (metrical, beat=bar,  density=d,  beat_timing)      one per bar
-    position (metrical, beat=p,    strength=s, beat_timing)      one per onset tick
-    note     (note, pitch, duration, instrument)                 family, then pitch order
+    bar      (metrical, beat=bar,  density=d,  beat_timing, chord)      one per bar
+    position (metrical, beat=p,    strength=s, beat_timing, chord)      one per onset tick
+    note     (note, pitch, duration, instrument, chord)                 family, then pitch order
     ...
     eos
 
 *Density* of a bar is its number of distinct onset ticks (0..16); *strength*
 of a position is the number of notes (all instruments) starting on that tick,
 clipped to ``STRENGTH_CAP``; *beat_timing* = round(M * beat index / total
-beats) with M = ``BEAT_TIMING_BINS``.
+beats) with M = ``BEAT_TIMING_BINS``; *chord* is the chord sounding at the
+token's tick (bar token: the bar's first tick), so the model is told the
+harmony every note is played over.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ import numpy as np
 
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.errors import TokenGrammarError
+from cmtlite.tokens.chords import NO_CHORD, chord_label, parse_chord
 from cmtlite.tokens.vocab import (
     BEAT,
     BEAT_BAR,
     BEAT_TIMING,
     BEAT_TIMING_BINS,
+    CHORD,
     DENSITY,
     DURATION,
     FAMILIES,
@@ -65,19 +69,31 @@ class Score:
         The piece's tempo in beats per minute.
     n_bars : int
         Number of 4/4 bars of 16 ticks; every note starts inside them.
+    chords : np.ndarray [shape=(n_bars * 16,), dtype=int64]
+        Chord value (:mod:`cmtlite.tokens.chords`) sounding at every tick; 0 = none.
     """
 
     notes: np.ndarray
     tempo_bpm: float
     n_bars: int
+    chords: np.ndarray
+
+    def chord_changes(self) -> list[tuple[int, int]]:
+        """(tick, chord value) at the first tick and wherever the chord changes."""
+        changes = np.flatnonzero(np.diff(self.chords, prepend=-1))
+        return [(int(t), int(self.chords[t])) for t in changes]
 
 
-def make_score(notes: np.ndarray, *, tempo_bpm: float, n_bars: int | None = None) -> tuple[Score, dict[str, int]]:
+def make_score(
+    notes: np.ndarray, *, tempo_bpm: float, n_bars: int | None = None, chords: np.ndarray | None = None
+) -> tuple[Score, dict[str, int]]:
     """Normalize raw grid notes into a :class:`Score`.
 
     Durations are clipped to 1..``MAX_DURATION_TICKS``; of notes sharing
-    (family, pitch, start) the longest is kept. Returns the score and counts
-    of what was changed (``clipped_durations``, ``merged_duplicates``).
+    (family, pitch, start) the longest is kept. ``chords`` (chord value per
+    tick, None: no chords) is cut or padded with "none" to the bars. Returns
+    the score and counts of what was changed (``clipped_durations``,
+    ``merged_duplicates``).
     """
     notes = np.asarray(notes, dtype=np.int64).reshape(-1, 4).copy()
     too_long = int((notes[:, DURATION_COL] > MAX_DURATION_TICKS).sum())
@@ -91,7 +107,11 @@ def make_score(notes: np.ndarray, *, tempo_bpm: float, n_bars: int | None = None
     last_bar = int(notes[:, START_COL].max()) // TICKS_PER_BAR + 1 if len(notes) else 0
     n_bars = max(n_bars or 0, last_bar)
     stats = {"clipped_durations": too_long, "merged_duplicates": int((~first).sum())}
-    return Score(notes=notes, tempo_bpm=float(tempo_bpm), n_bars=n_bars), stats
+    per_tick = np.full(n_bars * TICKS_PER_BAR, NO_CHORD, np.int64)
+    if chords is not None:
+        chords = np.asarray(chords, np.int64)[: len(per_tick)]
+        per_tick[: len(chords)] = chords
+    return Score(notes=notes, tempo_bpm=float(tempo_bpm), n_bars=n_bars, chords=per_tick), stats
 
 
 def bar_densities(score: Score) -> np.ndarray:
@@ -132,7 +152,7 @@ def encode(score: Score) -> np.ndarray:
     --------
     >>> score, _ = make_score([[1, 60, 0, 4]], tempo_bpm=120)
     >>> encode(score).shape
-    (4, 8)
+    (4, 9)
     """
     total_beats = score.n_bars * BEATS_PER_BAR
     density = bar_densities(score)
@@ -140,22 +160,31 @@ def encode(score: Score) -> np.ndarray:
     notes = score.notes
     bounds = np.searchsorted(notes[:, START_COL], ticks, side="left").tolist() + [len(notes)]
     bar_of_onset = ticks // TICKS_PER_BAR
+    chord = score.chords + 1
     rows = []
     onset = 0
     for bar in range(score.n_bars):
         rows.append(
-            _row(type=TYPE_METRICAL, beat=BEAT_BAR, density=density[bar] + 1, beat_timing=beat_timing(bar * BEATS_PER_BAR, total_beats) + 1)
+            _row(
+                type=TYPE_METRICAL,
+                beat=BEAT_BAR,
+                density=density[bar] + 1,
+                beat_timing=beat_timing(bar * BEATS_PER_BAR, total_beats) + 1,
+                chord=chord[bar * TICKS_PER_BAR],
+            )
         )
         while onset < len(ticks) and bar_of_onset[onset] == bar:
             tick = int(ticks[onset])
             timing = beat_timing(tick // TICKS_PER_BEAT, total_beats) + 1
-            rows.append(_row(type=TYPE_METRICAL, beat=2 + tick % TICKS_PER_BAR, strength=strengths[onset] + 1, beat_timing=timing))
+            position = 2 + tick % TICKS_PER_BAR
+            rows.append(_row(type=TYPE_METRICAL, beat=position, strength=strengths[onset] + 1, beat_timing=timing, chord=chord[tick]))
             group = notes[bounds[onset] : bounds[onset + 1]]
             block = np.zeros((len(group), N_FIELDS), np.int64)
             block[:, TYPE] = TYPE_NOTE
             block[:, PITCH] = group[:, PITCH_COL] + 1
             block[:, DURATION] = group[:, DURATION_COL]
             block[:, INSTRUMENT] = group[:, FAMILY_COL] + 1
+            block[:, CHORD] = chord[tick]
             rows.extend(block)
             onset += 1
     rows.append(_row(type=TYPE_EOS))
@@ -167,9 +196,12 @@ def decode(tokens: np.ndarray, *, tempo_bpm: float) -> Score:
 
     Tokens that break the grammar (a note before any position, a position
     before any bar, values out of range) are skipped; decoding stops at the
-    first EOS. :func:`grammar_errors` counts what was skipped.
+    first EOS. :func:`grammar_errors` counts what was skipped. The chord of a
+    bar or position token sounds until the next one's (a note's own chord is
+    its position's).
     """
     notes, bar, position, n_bars = [], -1, None, 0
+    chord_starts: list[tuple[int, int]] = []
     for row in np.asarray(tokens, np.int64):
         kind = row[TYPE]
         if kind == TYPE_EOS:
@@ -178,11 +210,16 @@ def decode(tokens: np.ndarray, *, tempo_bpm: float) -> Score:
             continue
         if kind == TYPE_METRICAL and row[BEAT] == BEAT_BAR:
             bar, position, n_bars = bar + 1, None, n_bars + 1
+            chord_starts.append((bar * TICKS_PER_BAR, int(row[CHORD])))
         elif kind == TYPE_METRICAL and row[BEAT] > BEAT_BAR and bar >= 0:
             position = bar * TICKS_PER_BAR + int(row[BEAT]) - 2
+            chord_starts.append((position, int(row[CHORD])))
         elif kind == TYPE_NOTE and position is not None and row[PITCH] and row[DURATION] and row[INSTRUMENT]:
             notes.append((row[INSTRUMENT] - 1, row[PITCH] - 1, position, row[DURATION]))
-    score, _ = make_score(np.asarray(notes, np.int64).reshape(-1, 4), tempo_bpm=tempo_bpm, n_bars=n_bars)
+    chords = np.full(n_bars * TICKS_PER_BAR, NO_CHORD, np.int64)
+    for tick, value in chord_starts:
+        chords[tick:] = max(value - 1, NO_CHORD)
+    score, _ = make_score(np.asarray(notes, np.int64).reshape(-1, 4), tempo_bpm=tempo_bpm, n_bars=n_bars, chords=chords)
     return score
 
 
@@ -223,7 +260,8 @@ def grammar_errors(tokens: np.ndarray) -> int:
 
 def token_to_dict(row: np.ndarray) -> dict[str, int | str]:
     """A token as musical values: ``type`` and ``instrument`` by name, ``beat`` "bar" or 0..15,
-    density/strength/pitch/duration/beat_timing as integers; ignored fields omitted."""
+    ``chord`` as a label (``A:min``, ``N``), density/strength/pitch/duration/beat_timing as
+    integers; ignored fields omitted."""
     row = np.asarray(row, np.int64)
     out: dict[str, int | str] = {"type": TYPE_NAMES[int(row[TYPE])]}
     if row[BEAT]:
@@ -235,6 +273,8 @@ def token_to_dict(row: np.ndarray) -> dict[str, int | str]:
         out["duration"] = int(row[DURATION])
     if row[INSTRUMENT]:
         out["instrument"] = FAMILIES[int(row[INSTRUMENT]) - 1]
+    if row[CHORD]:
+        out["chord"] = chord_label(int(row[CHORD]) - 1)
     return out
 
 
@@ -247,6 +287,11 @@ def _index(obj: dict, name: str, value: object) -> int:
         index = FAMILIES.index(value) + 1 if value in FAMILIES else -1
     elif name == "beat" and value == "bar":
         index = BEAT_BAR
+    elif name == "chord":
+        try:
+            index = parse_chord(value) + 1 if isinstance(value, str) else -1
+        except ValueError:
+            index = -1
     elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         index = value + (2 if name == "beat" else 0 if name == "duration" else 1)
     else:

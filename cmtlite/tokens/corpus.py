@@ -34,11 +34,12 @@ from cmtlite.errors import CmtliteError, ConfigError, OutputError
 from cmtlite.outputs import check_output_folder
 from cmtlite.progress import progress_bar
 from cmtlite.tokens.arrange import CHORD_FILE, MMA_GROOVES, arrange_song, require_mma
+from cmtlite.tokens.chords import NO_CHORD, QUALITIES
 from cmtlite.tokens.codec import FAMILY_COL, START_COL, Score, bar_densities, encode, make_score, onset_strengths
 from cmtlite.tokens.midi import read_midi
 from cmtlite.tokens.vocab import FAMILIES, FIELDS, N_FIELDS, STRENGTH_CAP, VOCAB_SIZES
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SPLITS = ("train", "val")
 DEFAULT_SOURCES = ("pop909", "groove")  # under ../shared/data; Lakh is evaluation-only, Nottingham is GPL-3.0
 MIN_BARS = 4
@@ -143,9 +144,28 @@ def encode_job(job: Job) -> tuple[np.ndarray | None, dict]:
         "family_bars": family_bars,
         "density_histogram": np.bincount(bar_densities(score), minlength=TICKS_PER_BAR + 1).tolist(),
         "strength_histogram": np.bincount(onset_strengths(score)[1], minlength=STRENGTH_CAP + 1).tolist(),
+        "chord_quality_ticks": np.bincount(chord_qualities(score.chords), minlength=len(QUALITIES) + 1).tolist(),
+        "chord_changes": len(score.chord_changes()) - 1,
         "stats": stats,
     }
     return encode(score).astype(np.int16), info
+
+
+def chord_qualities(chords: np.ndarray) -> np.ndarray:
+    """Quality index + 1 of every tick's chord (0: no chord), shape like ``chords``."""
+    chords = np.asarray(chords, np.int64)
+    return np.where(chords == NO_CHORD, 0, (chords - 1) % len(QUALITIES) + 1)
+
+
+def _chord_summary(infos: list[dict]) -> dict:
+    """Share of ticks under each chord quality (and none), chord changes per bar, pieces with chords."""
+    ticks = np.sum([i["chord_quality_ticks"] for i in infos], axis=0) if infos else np.zeros(len(QUALITIES) + 1)
+    bars = sum(i["n_bars"] for i in infos)
+    return {
+        "tick_share": {name: round(float(n / max(ticks.sum(), 1)), 4) for name, n in zip(("N", *QUALITIES), ticks, strict=True)},
+        "changes_per_bar": round(sum(i["chord_changes"] for i in infos) / max(bars, 1), 3),
+        "pieces_with_chords": sum(1 for i in infos if sum(i["chord_quality_ticks"][1:]) > 0),
+    }
 
 
 def split_groups(groups: list[str], *, val_fraction: float, seed: int) -> set[str]:
@@ -269,6 +289,7 @@ def prepare_corpus(
             "position strength = notes per onset tick (index 0..cap)",
             "bar_density_histogram": np.sum([i["density_histogram"] for i in train], axis=0).tolist() if train else [],
             "position_strength_histogram": np.sum([i["strength_histogram"] for i in train], axis=0).tolist() if train else [],
+            "chords": _chord_summary(train),
         },
         "pieces": pieces,
         "skipped_files": skipped_files,

@@ -10,8 +10,12 @@ import numpy as np
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.errors import MidiReadError
 from cmtlite.timing import TempoMap, seconds_to_ticks
+from cmtlite.tokens.chords import parse_chord, recognize_chords
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL, Score, make_score, onset_strengths
 from cmtlite.tokens.vocab import DRUMS, FAMILIES, FAMILY_PROGRAMS, program_to_family
+
+CHORD_MARKER = "chord "  # marker text before a chord label
+SECTION_MARKER = "section "  # marker text before a section label
 
 _OUT_TICKS_PER_BEAT = 480
 _DEFAULT_TEMPO_BPM = 120.0  # the MIDI standard's tempo when a file sets none
@@ -38,7 +42,10 @@ def read_midi(path: Path) -> tuple[Score, dict[str, int]]:
 
     Tracks whose program fits no family are dropped and counted
     (``dropped_tracks``, ``dropped_notes``). Start and end ticks are rounded
-    to the nearest 16th; a note shorter than a 16th lasts one tick.
+    to the nearest 16th; a note shorter than a 16th lasts one tick. The
+    chords are the file's ``chord <label>`` markers when it has any (a
+    cmtlite soundtrack's plan), else recognized from its tonal notes
+    (:func:`~cmtlite.tokens.chords.recognize_chords`).
 
     Raises
     ------
@@ -63,8 +70,34 @@ def read_midi(path: Path) -> tuple[Score, dict[str, int]]:
             rows.append((family, note.pitch, start, max(end - start, 1)))
             end_tick = max(end_tick, note.end)
     tempo_bpm = round(_median_tempo_bpm(midi, end_tick), 2)  # MIDI stores whole microseconds per beat
-    score, stats = make_score(np.asarray(rows, np.int64).reshape(-1, 4), tempo_bpm=tempo_bpm)
+    notes = np.asarray(rows, np.int64).reshape(-1, 4)
+    score, stats = make_score(notes, tempo_bpm=tempo_bpm)
+    marked = marker_chords(midi, per_tick, len(score.chords))
+    if marked is None:
+        tonal = score.notes[score.notes[:, FAMILY_COL] != DRUMS]
+        marked = recognize_chords(tonal[:, [PITCH_COL, START_COL, DURATION_COL]], len(score.chords))
+    score, _ = make_score(score.notes, tempo_bpm=tempo_bpm, n_bars=score.n_bars, chords=marked)
     return score, {**stats, "dropped_tracks": dropped_tracks, "dropped_notes": dropped_notes}
+
+
+def marker_chords(midi: miditoolkit.MidiFile, per_tick: float, n_ticks: int) -> np.ndarray | None:
+    """Chord value per grid tick from ``chord <label>`` markers (each holds until the next), or None without any.
+
+    Markers whose label this vocabulary does not know are skipped.
+    """
+    changes = []
+    for marker in sorted(midi.markers, key=lambda m: m.time):
+        if marker.text.startswith(CHORD_MARKER):
+            try:
+                changes.append((round(marker.time * per_tick), parse_chord(marker.text[len(CHORD_MARKER) :].strip())))
+            except ValueError:
+                continue
+    if not changes:
+        return None
+    chords = np.zeros(n_ticks, np.int64)
+    for tick, value in changes:
+        chords[max(tick, 0) :] = value
+    return chords
 
 
 def strength_velocity(strength: np.ndarray) -> np.ndarray:
@@ -123,6 +156,11 @@ def write_midi(
         ends = score.notes[:, START_COL] + score.notes[:, DURATION_COL]
         on_ticks, off_ticks = score.notes[:, START_COL] * scale, ends * scale
         end = None if end_s is None else round(seconds_to_ticks(end_s, tempo_bpm=score.tempo_bpm, ticks_per_beat=_OUT_TICKS_PER_BEAT))
+        midi.markers = [
+            miditoolkit.Marker(text, round(seconds_to_ticks(t, tempo_bpm=score.tempo_bpm, ticks_per_beat=_OUT_TICKS_PER_BEAT)))
+            for t, text in markers
+            if t >= 0
+        ]
     else:
         clock = _MidiClock(timing)
         midi.tempo_changes, midi.time_signature_changes = clock.tempo_changes(), clock.time_signatures()

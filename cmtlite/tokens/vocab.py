@@ -3,16 +3,18 @@
 A token is one row of ``N_FIELDS`` integers, one per field (CPWord style).
 Index 0 of every field except ``type`` is the ``ignore`` value; the musical
 value v of a field is stored as ``v + 1`` (``beat``: 1 = bar marker, 2 + p =
-position p).
+position p). ``chord`` is the chord value (:mod:`cmtlite.tokens.chords`)
+sounding at the token's tick, on every bar, position and note token.
 """
 
 from __future__ import annotations
 
 from cmtlite.constants import TICKS_PER_BAR
+from cmtlite.tokens.chords import N_CHORDS
 
-FIELDS = ("type", "beat", "density", "strength", "pitch", "duration", "instrument", "beat_timing")
+FIELDS = ("type", "beat", "density", "strength", "pitch", "duration", "instrument", "beat_timing", "chord")
 N_FIELDS = len(FIELDS)
-TYPE, BEAT, DENSITY, STRENGTH, PITCH, DURATION, INSTRUMENT, BEAT_TIMING = range(N_FIELDS)
+TYPE, BEAT, DENSITY, STRENGTH, PITCH, DURATION, INSTRUMENT, BEAT_TIMING, CHORD = range(N_FIELDS)
 
 IGNORE = 0
 TYPE_EOS, TYPE_METRICAL, TYPE_NOTE = 0, 1, 2
@@ -38,6 +40,7 @@ VOCAB_SIZES = (
     1 + MAX_DURATION_TICKS,  # duration: ignore, 1..max (stored as ticks)
     1 + len(FAMILIES),  # instrument
     2 + BEAT_TIMING_BINS,  # beat_timing: ignore, 0..M
+    1 + N_CHORDS,  # chord: ignore, none, 12 roots x 9 qualities
 )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cmtlite.constants import COLOUR_LAYOUT_PX
 from cmtlite.errors import VideoReadError
 
 try:
@@ -168,8 +169,8 @@ class VideoReader:
         yield self._first
         yield from self._decoder
 
-    def frames(self, *, size: tuple[int, int]) -> Iterator[tuple[float, np.ndarray]]:
-        """Yield ``(time_s, gray)`` for each frame, decoded ahead in a thread.
+    def frames(self, *, size: tuple[int, int]) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
+        """Yield ``(time_s, gray, colour)`` for each frame, decoded ahead in a thread.
 
         Parameters
         ----------
@@ -182,6 +183,9 @@ class VideoReader:
             Presentation time in seconds, strictly increasing, from the first frame.
         gray : np.ndarray [shape=(h, w), dtype=uint8]
             The luma, downscaled, rotated to display orientation.
+        colour : np.ndarray [shape=(4, 8, 3), dtype=uint8]
+            The colour layout: mean Y, U, V (BT.601 range, grey = U = V = 128)
+            of 4 x 8 cells (rows x columns), in display orientation.
 
         Raises
         ------
@@ -199,12 +203,12 @@ class VideoReader:
                 if isinstance(item, Exception):
                     msg = f"{self.info.path}: decoding failed ({item})"
                     raise VideoReadError(msg) from item
-                time_s, gray = item
+                time_s, gray, colour = item
                 first_s = time_s if first_s is None else first_s
                 if time_s - first_s <= last_s:
                     continue  # duplicate or out-of-order timestamp
                 last_s = time_s - first_s
-                yield last_s, gray
+                yield last_s, gray, colour
         finally:
             stop.set()
             worker.join(timeout=5)
@@ -221,7 +225,7 @@ def open_video(path: Path) -> VideoReader:
     Examples
     --------
     >>> with open_video(Path("clip.mp4")) as video:  # doctest: +SKIP
-    ...     for time_s, gray in video.frames(size=(256, 144)):
+    ...     for time_s, gray, colour in video.frames(size=(256, 144)):
     ...         pass
     """
     return VideoReader(path)
@@ -248,25 +252,42 @@ def _luma(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="gray")
 
 
-def _small_gray(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+def _chroma_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The frame's U and V planes (uint8, any resolution): views of planar YUV, else a small conversion."""
+    if frame.format.name in _LUMA_FIRST_FORMATS and len(frame.planes) == 3:
+        u, v = frame.planes[1], frame.planes[2]
+        return (np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in (u, v))
+    if frame.format.name == "gray":
+        flat = np.full((2, 2), 128, np.uint8)
+        return flat, flat
+    small = frame.reformat(width=2 * COLOUR_LAYOUT_PX[0], height=2 * COLOUR_LAYOUT_PX[1], format="yuv444p")
+    return (np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in small.planes[1:])
+
+
+def _small_frame(frame: av.VideoFrame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(gray (h, w) at ``size``, colour layout (rows, cols, 3) of Y, U, V cell means), both in display orientation."""
     luma = _luma(frame)
-    rotation = int(getattr(frame, "rotation", 0) or 0) % 360
-    if rotation:
-        luma = np.ascontiguousarray(np.rot90(luma, k=rotation // 90))
-    return cv2.resize(luma, size, interpolation=cv2.INTER_LINEAR)
+    turns = (int(getattr(frame, "rotation", 0) or 0) % 360) // 90
+    if turns:
+        luma = np.ascontiguousarray(np.rot90(luma, k=turns))
+    gray = cv2.resize(luma, size, interpolation=cv2.INTER_LINEAR)
+    cells = COLOUR_LAYOUT_PX if turns % 2 == 0 else COLOUR_LAYOUT_PX[::-1]
+    chroma = [np.rot90(cv2.resize(np.ascontiguousarray(p), cells, interpolation=cv2.INTER_AREA), k=turns) for p in _chroma_planes(frame)]
+    colour = np.stack([cv2.resize(gray, COLOUR_LAYOUT_PX, interpolation=cv2.INTER_AREA), *chroma], axis=-1)
+    return gray, colour
 
 
 def _decode_into(
     decoded: Iterator[av.VideoFrame], fallback_dt: float, size: tuple[int, int], out: queue.Queue, stop: threading.Event
 ) -> None:
-    """Producer thread: put (time_s, small gray frame) items for ``decoded`` frames, then None (or the error)."""
+    """Producer thread: put (time_s, small gray frame, colour layout) items for ``decoded`` frames, then None (or the error)."""
     item: object = None
     try:
         for index, frame in enumerate(decoded):
             time_s = frame.time if frame.time is not None else index * fallback_dt
             while not stop.is_set():
                 try:
-                    out.put((time_s, _small_gray(frame, size)), timeout=0.1)
+                    out.put((time_s, *_small_frame(frame, size)), timeout=0.1)
                     break
                 except queue.Full:
                     continue

@@ -45,6 +45,9 @@ class FrameMotion:
     thumb_diff : np.ndarray [shape=(N,)]
         Mean absolute difference of 64x36 gray thumbnails to the previous
         frame, 0..255 (0 for the first frame).
+    colour : np.ndarray [shape=(N, 4, 8, 3), dtype=uint8]
+        Colour layout of each analyzed frame: mean Y, U, V of 4 x 8 cells
+        (:meth:`~cmtlite.video.decode.VideoReader.frames`).
     """
 
     n_decoded: int
@@ -52,6 +55,7 @@ class FrameMotion:
     speed: np.ndarray
     directogram: np.ndarray
     thumb_diff: np.ndarray
+    colour: np.ndarray
 
 
 def _direction_basis(bins: int) -> np.ndarray:
@@ -104,14 +108,14 @@ def measure_motion(video: VideoReader, *, long_side_px: int = ANALYSIS_LONG_SIDE
     info = video.info
     size = analysis_size(info.width, info.height, long_side_px=long_side_px)
     meter = _FlowMeter(size)
-    times, speeds, grams, diffs = [], [], [], []
+    times, speeds, grams, diffs, colours = [], [], [], [], []
     prev = prev_thumb = None
     n_decoded = 0
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # decoding owns the other core
     try:
         with progress_bar(info.n_frames_estimate or None, desc="analyze", unit="frame", quiet=quiet) as bar:
-            for time_s, gray in video.frames(size=size):
+            for time_s, gray, colour in video.frames(size=size):
                 n_decoded += 1
                 bar.update()
                 thumb = cv2.resize(gray, THUMB_SIZE_PX, interpolation=cv2.INTER_AREA)
@@ -127,6 +131,7 @@ def measure_motion(video: VideoReader, *, long_side_px: int = ANALYSIS_LONG_SIDE
                 speeds.append(speed)
                 grams.append(gram)
                 diffs.append(diff)
+                colours.append(colour)
                 prev, prev_thumb = gray, thumb
     finally:
         cv2.setNumThreads(threads)
@@ -139,4 +144,5 @@ def measure_motion(video: VideoReader, *, long_side_px: int = ANALYSIS_LONG_SIDE
         speed=np.asarray(speeds, np.float64),
         directogram=np.asarray(grams, np.float64),
         thumb_diff=np.asarray(diffs, np.float64),
+        colour=np.asarray(colours, np.uint8),
     )

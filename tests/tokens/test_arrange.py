@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from cmtlite.tokens.arrange import ChordSpan, arrange_song, beat_grid, mma_chord, read_chord_labels, seconds_to_beats
+from cmtlite.tokens.chords import chord_label
 from cmtlite.tokens.vocab import BASS, DRUMS, PIANO
 from tests.conftest import BEAT_S, SHARED_DIR, needs_mma, write_song
 
@@ -35,6 +36,8 @@ def test_song_lands_on_its_chord_grid(tmp_path):
     assert melody[0, 2] == 16  # ... and the first chord's first beat is bar 1's downbeat
     assert 90 not in score.notes[:, 1]  # BRIDGE is not kept
     assert stats["dropped_notes"] == 0
+    changes = [(tick, chord_label(value)) for tick, value in score.chord_changes()]
+    assert changes[:5] == [(0, "N"), (16, "C:maj"), (32, "A:min7"), (48, "F:maj"), (64, "G:sus4")]  # labels reduced, pickup N
 
 
 def test_seconds_to_beats_extrapolates_past_both_ends():

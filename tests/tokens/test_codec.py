@@ -6,8 +6,20 @@ import numpy as np
 import pytest
 
 from cmtlite.errors import TokenGrammarError
+from cmtlite.tokens.chords import chord_label, parse_chord
 from cmtlite.tokens.codec import bar_densities, decode, dict_to_token, encode, grammar_errors, make_score, token_to_dict
-from cmtlite.tokens.vocab import BEAT, DENSITY, STRENGTH, STRENGTH_CAP, TYPE, TYPE_METRICAL, VOCAB_SIZES, program_to_family
+from cmtlite.tokens.vocab import (
+    BEAT,
+    CHORD,
+    DENSITY,
+    STRENGTH,
+    STRENGTH_CAP,
+    TYPE,
+    TYPE_METRICAL,
+    TYPE_NOTE,
+    VOCAB_SIZES,
+    program_to_family,
+)
 from tests.conftest import EDGE_NOTES
 
 
@@ -102,3 +114,30 @@ def test_token_dicts_round_trip_and_reject_bad_values():
 )
 def test_program_families(program, is_drum, family):
     assert program_to_family(program, is_drum=is_drum) == family
+
+
+def test_chords_ride_on_every_token_and_round_trip():
+    chords = np.zeros(64, np.int64)
+    chords[0:24], chords[24:40], chords[40:] = parse_chord("C:maj"), parse_chord("A:min7"), parse_chord("G:7")
+    score, _ = make_score(np.array(EDGE_NOTES), tempo_bpm=97.0, chords=chords)
+    tokens = encode(score)
+    back = decode(tokens, tempo_bpm=97.0)
+    np.testing.assert_array_equal(encode(back), tokens)
+    metrical = tokens[:, TYPE] == TYPE_METRICAL
+    ticks = np.where(tokens[metrical, BEAT] == 1, 0, tokens[metrical, BEAT] - 2)
+    bar_of = np.cumsum(tokens[metrical, BEAT] == 1) - 1
+    assert (tokens[metrical, CHORD] - 1).tolist() == chords[bar_of * 16 + ticks].tolist()
+    for row in np.flatnonzero(tokens[:, TYPE] == TYPE_NOTE):  # a note carries its position's chord
+        position = max(r for r in np.flatnonzero(metrical) if r < row)
+        assert tokens[row, CHORD] == tokens[position, CHORD]
+    # no onset on tick 24: the tokens show the change at the next metrical token, bar 2's
+    assert [(t, chord_label(v)) for t, v in back.chord_changes()][:2] == [(0, "C:maj"), (32, "A:min7")]
+
+
+def test_chord_in_token_dicts():
+    score, _ = make_score(np.array([[1, 60, 0, 4]]), tempo_bpm=100, chords=np.full(16, parse_chord("F#:dim")))
+    rows = [token_to_dict(row) for row in encode(score)]
+    assert rows[0]["chord"] == "F#:dim" and rows[-1] == {"type": "eos"}
+    np.testing.assert_array_equal(np.stack([dict_to_token(r) for r in rows]), encode(score))
+    with pytest.raises(TokenGrammarError, match="chord"):
+        dict_to_token({"type": "metrical", "beat": "bar", "chord": "H:maj"})

@@ -43,6 +43,8 @@ def test_prepare_counts_splits_and_round_trips(data_dir, tmp_path):
     assert meta["splits"]["val"]["pieces"] == 2  # round(0.3 * 7 songs)
     assert meta["vocab_sizes"] == dict(zip(FIELDS, VOCAB_SIZES, strict=True))
     assert sum(meta["statistics"]["bar_density_histogram"]) == sum(p["n_bars"] for p in meta["pieces"]["train"])
+    chords = meta["statistics"]["chords"]
+    assert sum(chords["tick_share"].values()) == pytest.approx(1, abs=1e-3) and chords["changes_per_bar"] > 0
     _, splits = load_corpus(tmp_path / "corpus")
     for split, pieces in meta["pieces"].items():
         assert splits[split].tokens.dtype == np.int16 and len(splits[split]) == len(pieces)

@@ -8,6 +8,7 @@ import miditoolkit
 import numpy as np
 import pytest
 
+from cmtlite.tokens.chords import chord_label
 from cmtlite.tokens.codec import make_score
 from cmtlite.tokens.midi import read_midi, write_midi
 from tests.conftest import EDGE_NOTES, SHARED_DIR, assert_bad_input, run
@@ -73,3 +74,16 @@ def test_tokens_cli_bad_inputs(tmp_path):
     (tmp_path / "h.jsonl").write_text('{"tempo_bpm": -1}\n')
     assert_bad_input(run("detokenize", tmp_path / "h.jsonl", "-o", tmp_path / "o.mid"), "tempo_bpm")
     assert not (tmp_path / "o.mid").exists()
+
+
+def test_chord_markers_are_read_back_and_plain_files_recognized(tmp_path):
+    notes = np.array([[1, p, t, 8] for t, chord in ((0, (60, 64, 67)), (8, (57, 60, 64)), (16, (53, 57, 60)), (24, (55, 59, 62)))
+                      for p in chord])
+    score, _ = make_score(notes, tempo_bpm=100)
+    write_midi(score, tmp_path / "plain.mid")
+    recognized, _ = read_midi(tmp_path / "plain.mid")
+    assert [chord_label(v) for _, v in recognized.chord_changes()] == ["C:maj", "A:min", "F:maj", "G:maj"]
+    write_midi(score, tmp_path / "marked.mid", markers=[(0.0, "section A"), (0.0, "chord D:min7"), (1.2, "chord E:7"),
+                                                        (1.5, "chord bad-label")])
+    marked, _ = read_midi(tmp_path / "marked.mid")
+    assert [(t, chord_label(v)) for t, v in marked.chord_changes()] == [(0, "D:min7"), (8, "E:7")]  # 1.2 s = tick 8 at 100 BPM

@@ -1,0 +1,192 @@
+"""The music plan: a key from the picture's mood, sections from its shots, chords from POP909's progressions.
+
+Rule-based and seeded, written into ``controls.json`` (``mood``, ``key``,
+``sections``, ``chords``) where a person may edit it.
+
+*Mood* (:func:`picture_mood`). Valdez & Mehrabian (1994) found pleasure
+rising with brightness and saturation (P = 0.69 B + 0.22 S); here B is the
+frames' mean luma and S their mean chroma (distance of U, V from grey,
+relative to ``VIVID_CHROMA``, a vivid natural colour's; capped at 1), both 0..1, and valence = (0.69 B + 0.22 S) / 0.91.
+Arousal is the picture's motion: the median speed of the frames relative
+to ``LIVELY_SPEED`` (frame diagonals per second), capped at 1.
+
+*Key* (:func:`mood_key`): minor when valence < ``MINOR_BELOW_VALENCE``, else
+major; the tonic moves round the circle of fifths with arousal (calm F / D
+minor ... lively E / B minor): the tonic only transposes, so any is as good.
+
+*Sections* (:func:`shot_sections`): a section starts at each scene cut,
+snapped to the nearest bar line (a section shorter than
+``MIN_SECTION_BARS`` joins the one before). Each shot's look is the median
+of its frames' colour layouts (4 x 8 cells of Y, U, V); a section whose
+look is within ``SAME_SHOT_MAX_DIFF`` (mean absolute difference, 0..255) of
+an earlier section's takes that section's label, else the next letter. So
+shots A B A' B' give sections A B A B.
+
+*Chords* (:func:`plan_chords`): every label gets a progression from the
+library (:mod:`cmtlite.progressions`) of its mode, drawn by the seed in
+proportion to its count (a new label avoids its predecessor's progression),
+played from its section's first bar and repeated to the section's end; the
+last two bars are a cadence (V7 - I, or i in minor).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import string
+from dataclasses import dataclass
+
+import numpy as np
+
+from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
+from cmtlite.controls import ChordChange, Mood, Section, VideoControls
+from cmtlite.progressions import SLOTS_PER_BAR, Progression, degree_chord, load_progressions
+from cmtlite.tokens.chords import MODES, NO_CHORD, chord_label, chord_value, key_label, parse_key
+from cmtlite.tokens.midi import CHORD_MARKER, SECTION_MARKER
+
+MINOR_BELOW_VALENCE = 0.4
+LIVELY_SPEED = 0.25  # frame diagonals per second: motion at or above this is arousal 1
+VIVID_CHROMA = 50.0  # |(U, V) - 128| (BT.601) that counts as fully saturated; pure red is 118, a grey 0
+MAJOR_TONICS = (5, 0, 7, 2, 9, 4)  # F C G D A E: calm to lively
+MINOR_TONICS = (2, 9, 4, 11)  # D A E B
+MIN_SECTION_BARS = 2
+SAME_SHOT_MAX_DIFF = 14.0
+CADENCE_MIN_BARS = 4  # pieces this long end on V7 - I; shorter ones just on I
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the music follows besides density and strength: ``key`` (``A:min``), ``sections`` and ``chords``."""
+
+    key: str
+    sections: tuple[Section, ...]
+    chords: tuple[ChordChange, ...]
+
+
+def picture_mood(colour: np.ndarray, speed: np.ndarray) -> Mood:
+    """The mood (module doc) of frames with colour layouts ``colour`` (N, rows, cols, 3: Y, U, V) and motion ``speed`` (N,)."""
+    colour = np.asarray(colour, float)
+    if colour.size == 0:
+        return Mood(valence=0.5, arousal=0.5)
+    brightness = float(np.clip((colour[..., 0].mean() - 16.0) / 219.0, 0.0, 1.0))
+    chroma = np.hypot(colour[..., 1] - 128.0, colour[..., 2] - 128.0)
+    saturation = float(np.clip(chroma.mean() / VIVID_CHROMA, 0.0, 1.0))
+    valence = (0.69 * brightness + 0.22 * saturation) / 0.91
+    arousal = float(np.clip(np.median(speed) / LIVELY_SPEED, 0.0, 1.0)) if len(speed) else 0.5
+    return Mood(valence=valence, arousal=arousal, brightness=brightness, saturation=saturation)
+
+
+def mood_key(mood: Mood) -> str:
+    """The key (``tonic:mode``) the mood calls for (module doc)."""
+    tonics = MINOR_TONICS if mood.valence < MINOR_BELOW_VALENCE else MAJOR_TONICS
+    tonic = tonics[min(int(mood.arousal * len(tonics)), len(tonics) - 1)]
+    return key_label(tonic, "min" if tonics is MINOR_TONICS else "maj")
+
+
+def section_labels(n: int) -> list[str]:
+    """The first ``n`` labels: A..Z, then AA, AB, ..."""
+    letters = string.ascii_uppercase
+    return [letters[i] if i < len(letters) else letters[i // len(letters) - 1] + letters[i % len(letters)] for i in range(n)]
+
+
+def shot_sections(cut_bars: np.ndarray, looks: np.ndarray, n_bars: int) -> tuple[Section, ...]:
+    """Sections of a piece of ``n_bars`` bars whose shots start at bars ``cut_bars`` (S - 1,) and look like ``looks`` (S, D).
+
+    ``looks[0]`` is the first shot's (before the first cut). See the module doc.
+    """
+    starts, section_looks = [0], [np.asarray(looks[0], float)]
+    for bar, look in zip(np.asarray(cut_bars, int).tolist(), looks[1:], strict=True):
+        if bar - starts[-1] < MIN_SECTION_BARS or n_bars - bar < MIN_SECTION_BARS:
+            continue
+        starts.append(bar)
+        section_looks.append(np.asarray(look, float))
+    labels: list[str] = []
+    names = section_labels(len(starts))
+    for i, look in enumerate(section_looks):
+        earlier = [np.abs(look - section_looks[j]).mean() for j in range(i)]
+        j = int(np.argmin(earlier)) if earlier else -1
+        labels.append(labels[j] if j >= 0 and earlier[j] <= SAME_SHOT_MAX_DIFF else names[len(set(labels))])
+    return tuple(Section(start_bar=s, label=label) for s, label in zip(starts, labels, strict=True))
+
+
+def song_sections(n_bars: int, *, phrase_bars: int = 8) -> tuple[Section, ...]:
+    """Sections of a piece with no picture: ``phrase_bars``-bar phrases alternating A B A B ..."""
+    return tuple(Section(start_bar=s, label="AB"[(s // phrase_bars) % 2]) for s in range(0, n_bars, phrase_bars))
+
+
+def _draw(progressions: list[Progression], rng: np.random.Generator, avoid: Progression | None) -> Progression:
+    choices = [p for p in progressions if p != avoid] or progressions
+    counts = np.array([p.count for p in choices], float)
+    return choices[int(rng.choice(len(choices), p=counts / counts.sum()))]
+
+
+def plan_chords(key: str, sections: tuple[Section, ...], n_bars: int, *, seed: int) -> tuple[ChordChange, ...]:
+    """The chord changes of a piece of ``n_bars`` bars in ``key`` with these ``sections`` (module doc)."""
+    tonic, mode = parse_key(key)
+    library = load_progressions()[mode]
+    rng = np.random.default_rng([seed, 909])
+    chosen: dict[str, Progression] = {}
+    slots = np.full(n_bars * SLOTS_PER_BAR, NO_CHORD, np.int64)
+    bounds = [s.start_bar for s in sections] + [n_bars]
+    for section, end in zip(sections, bounds[1:], strict=True):
+        if section.label not in chosen:
+            chosen[section.label] = _draw(library, rng, next(reversed(chosen.values()), None))
+        values = chosen[section.label].chord_values(tonic)
+        length = (end - section.start_bar) * SLOTS_PER_BAR
+        slots[section.start_bar * SLOTS_PER_BAR : end * SLOTS_PER_BAR] = np.resize(values, length)
+    slots[(n_bars - 1) * SLOTS_PER_BAR :] = chord_value(tonic, mode)
+    if n_bars >= CADENCE_MIN_BARS:
+        slots[(n_bars - 2) * SLOTS_PER_BAR : (n_bars - 1) * SLOTS_PER_BAR] = degree_chord("V:7", tonic)
+    beats_per_slot = BEATS_PER_BAR // SLOTS_PER_BAR
+    changes = np.flatnonzero(np.diff(slots, prepend=-1))
+    return tuple(
+        ChordChange(bar=int(i) // SLOTS_PER_BAR, beat=int(i) % SLOTS_PER_BAR * beats_per_slot, label=chord_label(int(slots[i])))
+        for i in changes
+    )
+
+
+def make_plan(key: str, sections: tuple[Section, ...], n_bars: int, *, seed: int) -> Plan:
+    """A :class:`Plan` in ``key`` over these sections (none: one section A), its chords seeded."""
+    sections = sections or (Section(start_bar=0, label="A"),)
+    return Plan(key=key, sections=sections, chords=plan_chords(key, sections, n_bars, seed=seed))
+
+
+def with_plan(controls: VideoControls, key: str | None, *, seed: int) -> VideoControls:
+    """``controls`` with a plan: as it is when it has chords and no other ``key`` is asked for; else planned anew
+    in ``key`` (None: its own key, else its mood's, else C major) over its sections."""
+    key = key_label(*parse_key(key)) if key else None
+    if controls.chords and (key is None or key == controls.key):
+        return controls
+    key = key or controls.key or (mood_key(controls.mood) if controls.mood else "C:maj")
+    plan = make_plan(key, controls.sections, controls.n_bars, seed=seed)
+    return dataclasses.replace(controls, key=plan.key, sections=plan.sections, chords=plan.chords)
+
+
+def marker_ticks(sections: tuple[Section, ...], chords: tuple[ChordChange, ...]) -> list[tuple[int, str]]:
+    """(grid tick, MIDI marker text) of a plan: ``section <label>`` at every section start, ``chord <label>`` at every change."""
+    return [(s.start_bar * TICKS_PER_BAR, f"{SECTION_MARKER}{s.label}") for s in sections] + [
+        (c.bar * TICKS_PER_BAR + c.beat * TICKS_PER_BEAT, f"{CHORD_MARKER}{c.label}") for c in chords
+    ]
+
+
+def scale_of(key: str) -> np.ndarray:
+    """Pitch classes (12 bools) of a key's scale: major, or natural minor with the raised seventh (harmonic minor's V7)."""
+    tonic, mode = parse_key(key)
+    steps = (0, 2, 4, 5, 7, 9, 11) if mode == "maj" else (0, 2, 3, 5, 7, 8, 10, 11)
+    scale = np.zeros(12, bool)
+    scale[[(tonic + step) % 12 for step in steps]] = True
+    return scale
+
+
+def sample_plan(n_bars: int, *, key: str | None, seed: int) -> Plan:
+    """The plan of a piece without a picture: ``key`` (None: drawn by the seed), 8-bar sections A B A B, seeded chords."""
+    key = key_label(*parse_key(key)) if key else random_key(seed)
+    return make_plan(key, song_sections(n_bars), n_bars, seed=seed)
+
+
+def random_key(seed: int) -> str:
+    """A key drawn by the seed: either mode, a tonic of the mood table's."""
+    rng = np.random.default_rng([seed, 24])
+    mode = MODES[int(rng.integers(2))]
+    tonics = MAJOR_TONICS if mode == "maj" else MINOR_TONICS
+    return key_label(int(rng.choice(tonics)), mode)
+
