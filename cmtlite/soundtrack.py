@@ -293,10 +293,17 @@ def soundtrack_of(tokens: np.ndarray, controls: VideoControls, music: MusicOptio
 
 
 def plan_markers(controls: VideoControls) -> list[tuple[float, str]]:
-    """(video time s, text) markers of the plan (:func:`~cmtlite.plan.marker_ticks`)."""
+    """(video time s, text) markers of the plan (:func:`~cmtlite.plan.marker_ticks`); the section and chord in force
+    when the video starts (a pickup starts the grid before it) are marked at 0 s."""
     ticks_and_texts = marker_ticks(controls.sections, controls.chords)
     times_s = controls.timing().ticks_to_seconds(np.array([tick for tick, _ in ticks_and_texts], float))
-    return [(float(t), text) for t, (_, text) in zip(times_s, ticks_and_texts, strict=True)]
+    markers, at_start = [], {}
+    for time_s, (_, text) in zip(times_s.tolist(), ticks_and_texts, strict=True):
+        if time_s <= 0:
+            at_start[text.split(" ")[0]] = (0.0, text)
+        else:
+            markers.append((time_s, text))
+    return list(at_start.values()) + markers
 
 
 def write_soundtrack_midi(track: Soundtrack, path: Path, *, families: tuple[str, ...] = FAMILIES) -> None:

@@ -13,9 +13,22 @@ def test_analyze_writes_json_and_plot(bounce_clip, tmp_path):
     out, plot = tmp_path / "controls.json", tmp_path / "controls.png"
     result = run("analyze", bounce_clip, "-o", out, "--plot", plot, "--quiet")
     assert result.exit_code == 0, result.output
-    assert json.loads(out.read_text())["n_bars"] >= 4
+    doc = json.loads(out.read_text())
+    assert doc["n_bars"] >= 4
+    assert doc["key"].endswith((":maj", ":min")) and doc["sections"][0] == {"start_bar": 0, "label": "A"}
+    assert doc["chords"][0]["bar"] == 0 and {"valence", "arousal", "brightness", "saturation"} <= set(doc["mood"])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["controls.json", "controls.png"]
+
+
+def test_analyze_key_and_seed_set_the_plan(bounce_clip, tmp_path):
+    plans = {}
+    for name, args in (("a", ["--key", "F#m"]), ("b", ["--key", "F#:min", "--seed", "0"]), ("c", ["--key", "F#m", "--seed", "7"])):
+        assert run("analyze", bounce_clip, "-o", tmp_path / f"{name}.json", *args, "-q").exit_code == 0
+        plans[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert {p["key"] for p in plans.values()} == {"F#:min"}
+    assert plans["a"]["chords"] == plans["b"]["chords"]
+    assert plans["a"]["chords"][-1]["label"] == "F#:min"
 
 
 def test_existing_output_is_refused_and_unchanged(bounce_clip, tmp_path):
@@ -53,6 +66,9 @@ def test_bad_videos(case, words, bounce_clip, tmp_path):
         (["--tempo", "10000"], ["--tempo"]),
         (["--tempo", "nan"], ["--tempo"]),
         (["--tempo", "fast"], ["--tempo"]),
+        (["--key", "Hm"], ["--key", "tonic"]),
+        (["--key", "C:lydian"], ["--key"]),
+        (["--seed", "x"], ["--seed"]),
         ([], ["Missing option", "-o"]),
     ],
 )

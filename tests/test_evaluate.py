@@ -189,3 +189,21 @@ def test_bass_agreement_and_key(tmp_path):
     assert estimate_key(notes)[0] == "A:min"
     scale = write(tmp_path / "c.mid", [(p, i, i + 1) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60])])
     assert estimate_key(read_notes(scale))[0] == "C:maj" and bass_agreement(read_notes(scale)) is None
+
+
+def test_chord_tone_ratio_reads_the_chord_markers(tmp_path):
+    midi = miditoolkit.MidiFile(ticks_per_beat=TPB)
+    midi.tempo_changes = [miditoolkit.TempoChange(120.0, 0)]
+    piano, bass = miditoolkit.Instrument(0, name="piano"), miditoolkit.Instrument(33, name="bass")
+    piano.notes = [miditoolkit.Note(80, p, s * TPB, (s + 1) * TPB) for s, p in enumerate([60, 64, 62, 67, 65, 69, 71, 72])]
+    bass.notes = [miditoolkit.Note(80, p, s * 2 * TPB, (s + 1) * 2 * TPB) for s, p in enumerate([48, 43, 41, 42])]
+    midi.instruments = [piano, bass]
+    midi.markers = [miditoolkit.Marker("section A", 0), miditoolkit.Marker("chord C:maj", 0), miditoolkit.Marker("chord F:maj", 4 * TPB),
+                    miditoolkit.Marker("chord N", 7 * TPB), miditoolkit.Marker("chord nonsense", 6 * TPB)]
+    midi.dump(str(tmp_path / "marked.mid"))
+    result = music_metrics(read_notes(tmp_path / "marked.mid"))
+    # C:maj beats 0-3: piano 60 64 (in) 62 (out) 67 (in), bass 48 43 (in); F:maj beats 4-6: piano 65 69 (in) 71 (out), bass 41 42
+    # (F in, F# out); beat 7 (N) not counted
+    assert result["chord_tone_ratio"] == pytest.approx(8 / 11)
+    assert result["bass_chord_tone_ratio"] == pytest.approx(3 / 4)
+    assert music_metrics(read_notes(write(tmp_path / "plain.mid", [(60, 0, 1), (64, 1, 2)])))["chord_tone_ratio"] is None

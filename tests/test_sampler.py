@@ -9,9 +9,27 @@ import numpy as np
 import pytest
 
 from cmtlite.errors import ConfigError
-from cmtlite.sampler import FREE, SAMPLING, Controls, _sample, constant_controls, generate_tokens
+from cmtlite.plan import sample_plan
+from cmtlite.sampler import FREE, SAMPLING, SILENT_LIMIT_BARS, Controls, _sample, constant_controls, generate_tokens, harmony_bias
+from cmtlite.tokens.chords import chord_pitch_classes, parse_chord
 from cmtlite.tokens.codec import bar_densities, beat_timing, decode, grammar_errors
-from cmtlite.tokens.vocab import BEAT, BEAT_BAR, BEAT_TIMING, DENSITY, FAMILIES, INSTRUMENT, PITCH, STRENGTH, TYPE, TYPE_METRICAL, TYPE_NOTE
+from cmtlite.tokens.vocab import (
+    BASS,
+    BEAT,
+    BEAT_BAR,
+    BEAT_TIMING,
+    CHORD,
+    DENSITY,
+    DRUMS,
+    FAMILIES,
+    INSTRUMENT,
+    PIANO,
+    PITCH,
+    STRENGTH,
+    TYPE,
+    TYPE_METRICAL,
+    TYPE_NOTE,
+)
 from tests.conftest import assert_bad_input, run
 
 
@@ -98,6 +116,7 @@ def test_cli_sample_writes_midi_and_tokens(model_file, tmp_path):
         (["--instruments", "drums,kazoo"], ["kazoo"]),
         (["--tempo", "0"], ["tempo"]),
         (["--temperature", "0"], ["--temperature"]),
+        (["--key", "H"], ["--key", "tonic"]),
     ],
 )
 def test_cli_sample_bad_input(model_file, tmp_path, args, words):
@@ -138,3 +157,40 @@ def test_sample_draws_from_the_allowed_nucleus_in_proportion():
     assert counts[0] == 0 and (counts[1:][~nucleus] == 0).all()
     expected = renormalized[nucleus] / renormalized[nucleus].sum()
     np.testing.assert_allclose(counts[1:][nucleus] / counts.sum(), expected, atol=0.03)
+
+
+def test_every_token_carries_the_planned_chord_and_the_bass_plays_its_tones(model):
+    plan = sample_plan(8, key="Am", seed=1)
+    controls = constant_controls(8, density=10, strength=3, plan=plan)
+    tokens = generate_tokens(model, controls, seed=4)
+    assert grammar_errors(tokens) == 0
+    score = decode(tokens, tempo_bpm=100)
+    np.testing.assert_array_equal(score.chords, controls.chords)
+    body = tokens[:-1]
+    assert (body[:, CHORD] > 0).all()
+    bass = score.notes[score.notes[:, 0] == BASS]
+    lowest = bass[np.unique(bass[:, 2], return_index=True)[1]]  # higher bass notes at one tick may run out of chord tones
+    assert len(lowest) > 8 and all(p % 12 in chord_pitch_classes(controls.chords[t]) for p, t in lowest[:, [1, 2]].tolist())
+
+
+def test_harmony_bias():
+    chord = parse_chord("C:maj")
+    scale = np.zeros(12, bool)
+    scale[[0, 2, 4, 5, 7, 9, 11]] = True
+    assert harmony_bias(DRUMS, chord, scale) is None and harmony_bias(PIANO, 0, scale) is None
+    bass = harmony_bias(BASS, chord, scale)
+    assert np.isfinite(bass[1 + 60]) and np.isneginf(bass[1 + 62]) and np.isneginf(bass[0])
+    piano = harmony_bias(PIANO, chord, scale)
+    assert piano[1 + 64] > piano[1 + 62] > piano[1 + 61]  # chord tone > scale tone > outside the key
+
+
+def test_silent_families_take_part(model):
+    controls = constant_controls(16, density=6, strength=2, plan=sample_plan(16, key=None, seed=0))
+    for seed in range(4):
+        tokens = generate_tokens(model, controls, seed=seed)
+        bar = np.cumsum((tokens[:, TYPE] == TYPE_METRICAL) & (tokens[:, BEAT] == BEAT_BAR)) - 1
+        notes = tokens[:, TYPE] == TYPE_NOTE
+        for family in range(len(FAMILIES)):
+            bars = sorted(set(bar[notes & (tokens[:, INSTRUMENT] == family + 1)].tolist()))
+            gaps = np.diff([-1, *bars, 16]) - 1
+            assert gaps.max() <= SILENT_LIMIT_BARS + 1, (seed, FAMILIES[family], bars)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import av
+import miditoolkit
 import mido
 import numpy as np
 import pyloudnorm
@@ -51,6 +52,34 @@ def generated(bounce_clip, model_file, tmp_path_factory):  # noqa: F811
     )
     assert result.exit_code == 0, result.output
     return files, json.loads(controls.read_text())
+
+
+def markers(path):
+    return [m.text for m in sorted(miditoolkit.MidiFile(str(path)).markers, key=lambda m: m.time)]
+
+
+def test_the_midi_carries_the_plan(generated):
+    files, controls = generated
+    texts = markers(files["midi"])
+    assert [t for t in texts if t.startswith("section ")] == [f"section {s['label']}" for s in controls["sections"]]
+    assert [t for t in texts if t.startswith("chord ")] == [f"chord {c['label']}" for c in controls["chords"]]
+    assert texts.count("cut") == len(controls["scene_cuts_s"])
+
+
+def test_hand_edited_chords_and_a_new_key_are_followed(generated, bounce_clip, model_file, tmp_path):  # noqa: F811
+    _, controls = generated
+    edited = tmp_path / "controls.json"
+    edited.write_text(json.dumps({**controls, "video_path": str(bounce_clip), "chords": [{"bar": 0, "label": "D:min"}]}))
+    assert generate(edited, "--midi", tmp_path / "d.mid", model_path=model_file).exit_code == 0
+    assert [t for t in markers(tmp_path / "d.mid") if t.startswith("chord")] == ["chord D:min"]
+    bass = [n for t in miditoolkit.MidiFile(str(tmp_path / "d.mid")).instruments if t.program == 33 for n in t.notes]
+    lowest = {}
+    for note in bass:
+        lowest[note.start] = min(lowest.get(note.start, 128), note.pitch)
+    assert lowest and {p % 12 for p in lowest.values()} <= {2, 5, 9}
+    assert generate(edited, "--midi", tmp_path / "e.mid", "--key", "E", model_path=model_file).exit_code == 0
+    chords = [t for t in markers(tmp_path / "e.mid") if t.startswith("chord")]
+    assert chords[-1] == "chord E:maj" and len(chords) > 1
 
 
 def test_video_wav_and_stems(generated, bounce_clip):

@@ -1,0 +1,58 @@
+"""The progression library: mining POP909-style songs, degrees, the shipped library."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cmtlite.errors import ConfigError
+from cmtlite.progressions import DEGREES, chord_degree, degree_chord, load_progressions, mine_progressions
+from cmtlite.tokens.chords import N_CHORDS, chord_label
+from tests.conftest import assert_bad_input, run, write_song
+
+
+def test_degrees_round_trip_in_every_key():
+    for tonic in range(12):
+        for value in range(1, N_CHORDS):
+            assert degree_chord(chord_degree(value, tonic), tonic) == value
+    assert chord_label(degree_chord("VI:min", 7)) == "E:min" and chord_label(degree_chord("bVII:maj", 9)) == "G:maj"
+    assert len(DEGREES) == 12
+    with pytest.raises(ValueError, match="degree"):
+        degree_chord("VIII:maj", 0)
+
+
+def test_mining_counts_windows_of_songs(tmp_path):
+    for name in ("001", "002"):
+        write_song(tmp_path / "pop909" / name)
+    library = mine_progressions(tmp_path / "pop909", tmp_path / "lib.json", quiet=True)
+    assert sum(library["songs"].values()) == 2 and library["skipped_songs"] == 0
+    four = [p for mode in library["progressions"].values() for p in mode["4"]]
+    assert len(four) == 1 and four[0]["count"] == 2  # bars 4-7 of each song; bars 0-3 hold the pickup's N
+    assert len(four[0]["degrees"]) == 8
+    assert json.loads((tmp_path / "lib.json").read_text()) == library
+    with pytest.raises(ConfigError, match="no POP909 songs"):
+        mine_progressions(tmp_path / "lib.json", tmp_path / "other.json", quiet=True)
+
+
+def test_shipped_library_has_both_modes():
+    library = load_progressions()
+    assert all(len(progressions) >= 10 for progressions in library.values())
+    assert all(p.n_bars in (4, 8) and len(set(p.degrees)) >= 3 for progressions in library.values() for p in progressions)
+
+
+def test_bad_library_files_are_refused(tmp_path):
+    (tmp_path / "lib.json").write_text(json.dumps({"format": "cmtlite-progressions-1", "progressions": {"maj": {"4": [
+        {"degrees": ["I:maj", "IX:maj"], "count": 1}]}, "min": {}}}))
+    with pytest.raises(ConfigError, match="not a progression library"):
+        load_progressions(tmp_path / "lib.json")
+    with pytest.raises(ConfigError, match="not a progression library"):
+        load_progressions(tmp_path / "missing.json")
+
+
+def test_progressions_cli(tmp_path):
+    write_song(tmp_path / "pop909" / "001")
+    result = run("progressions", str(tmp_path / "pop909"), "-o", str(tmp_path / "lib.json"), "-q")
+    assert result.exit_code == 0 and "1 songs" in result.output
+    assert_bad_input(run("progressions", str(tmp_path / "pop909"), "-o", str(tmp_path / "lib.json")), "exists")
+    assert_bad_input(run("progressions", str(tmp_path / "nothing"), "-o", str(tmp_path / "x.json")), "no POP909 songs")
