@@ -6,7 +6,8 @@ With the shipped model on the CPU: events (tokens) per second with the KV
 cache and with the whole window recomputed for every token, at 500, 1,000
 and 2,000 events (target: cache / recompute >= 10 at 2,000), and the time for
 64 bars divided by the time for 8 bars (target <= 10; 8 is linear). Density
-and strength are forced, so every bar has the same number of events. Each
+and strength are forced, so every bar has the same number of events; the
+music follows a plan (key and chords, as ``sample`` and ``generate`` do). Each
 figure is the best of ``--repeats`` runs (default 2), cache and recompute
 taking turns, so that a burst of load on a shared machine does not decide
 a ratio. Prints a JSON line with the figures at the end.
@@ -21,13 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cmtlite.model import default_model_path, load_model
+from cmtlite.plan import sample_plan
 from cmtlite.sampler import constant_controls, generate_tokens
 
 BARS_FOR_EVENTS = 200  # more bars than any event count below needs: runs stop at max_tokens
 
 
 def events_per_s(model, n_events: int, *, kv_cache: bool) -> float:  # noqa: ANN001
-    controls = constant_controls(BARS_FOR_EVENTS, density=8, strength=None)
+    controls = constant_controls(BARS_FOR_EVENTS, density=8, strength=None, plan=sample_plan(BARS_FOR_EVENTS, key=None, seed=0))
     start = time.perf_counter()
     tokens = generate_tokens(model, controls, seed=0, kv_cache=kv_cache, max_tokens=n_events)
     return (len(tokens) - 1) / (time.perf_counter() - start)
@@ -35,7 +37,7 @@ def events_per_s(model, n_events: int, *, kv_cache: bool) -> float:  # noqa: ANN
 
 def seconds_for_bars(model, n_bars: int) -> float:  # noqa: ANN001
     start = time.perf_counter()
-    generate_tokens(model, constant_controls(n_bars, density=8, strength=3), seed=0)
+    generate_tokens(model, constant_controls(n_bars, density=8, strength=3, plan=sample_plan(n_bars, key=None, seed=0)), seed=0)
     return time.perf_counter() - start
 
 

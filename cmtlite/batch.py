@@ -32,7 +32,7 @@ from cmtlite.tokens.vocab import FAMILIES
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 REPORT = "batch_report.jsonl"
-JOB_OPTIONS = ("seed", "density_shift", "strength_shift", "instruments", "tempo", "temperature", "original_audio")
+JOB_OPTIONS = ("seed", "density_shift", "strength_shift", "instruments", "tempo", "temperature", "original_audio", "key")
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,7 @@ class Worker:
                 instruments=tuple(options.get("instruments", ",".join(FAMILIES)).split(",")),
                 seed=options["seed"],
                 temperature=options.get("temperature", 1.0),
+                key=options.get("key"),
             )
             mix = dataclasses.replace(self.mix, original_audio=options.get("original_audio"))
             job.output.parent.mkdir(parents=True, exist_ok=True)

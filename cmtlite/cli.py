@@ -513,7 +513,7 @@ def batch(source: Path, out_dir: Path, workers: int, address: str | None, seed: 
     _, mix = _music_and_mix(options, seed)
     defaults = {"density_shift": options["density_shift"], "strength_shift": options["strength_shift"],
                 "instruments": ",".join(options["instruments"]), "temperature": options["temperature"],
-                "original_audio": options["original_audio"]}
+                "original_audio": options["original_audio"], "key": options["key"]}
     summary = plan_and_run_batch(source, out_dir, defaults=defaults, base_seed=seed, model_path=model_path, device=device,
                                  soundfont=soundfont, mix=mix, workers=workers, address=address, resume=resume, force=force, quiet=quiet)
     if not quiet:

@@ -25,8 +25,17 @@ shots A B A' B' give sections A B A B.
 *Chords* (:func:`plan_chords`): every label gets a progression from the
 library (:mod:`cmtlite.progressions`) of its mode, drawn by the seed in
 proportion to its count (a new label avoids its predecessor's progression),
-played from its section's first bar and repeated to the section's end; the
-last two bars are a cadence (V7 - I, or i in minor).
+played from its section's first bar and repeated to the section's end; a
+label whose first section is shorter than its progression cycles the
+progression's first 1, 2 or 4 bars (:func:`phrase_bars`, :func:`label_cycles`),
+so even short shots repeat a phrase and a return repeats its chords; the last
+two bars are a cadence (V7 - I, or i in minor).
+
+*Echoes* (:func:`echo_ticks`): a returning section's bars echo its first
+occurrence's, and inside a section a bar echoes the bar a chord cycle (at
+most 4 bars) before; the sampler leans towards the onsets, instruments and pitches heard
+there (:mod:`cmtlite.sampler`), so material returns varied, under the
+picture's own density and hits.
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ MINOR_TONICS = (2, 9, 4, 11)  # D A E B
 MIN_SECTION_BARS = 2
 SAME_SHOT_MAX_DIFF = 14.0
 CADENCE_MIN_BARS = 4  # pieces this long end on V7 - I; shorter ones just on I
+MAX_CYCLE_BARS = 4  # inside a long section, a bar echoes the bar at most this far before it
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,20 @@ def _draw(progressions: list[Progression], rng: np.random.Generator, avoid: Prog
     return choices[int(rng.choice(len(choices), p=counts / counts.sum()))]
 
 
+def phrase_bars(section_bars: int) -> int:
+    """Bars of the progression a section of ``section_bars`` bars cycles: the largest power of two that fits (1..8)."""
+    return 1 << min(max(section_bars, 1).bit_length() - 1, 3)
+
+
+def label_cycles(sections: tuple[Section, ...], n_bars: int) -> dict[str, int]:
+    """Bars of progression each label cycles: :func:`phrase_bars` of its first section's length (a return repeats it)."""
+    bounds = [s.start_bar for s in sections] + [n_bars]
+    cycles: dict[str, int] = {}
+    for section, end in zip(sections, bounds[1:], strict=True):
+        cycles.setdefault(section.label, phrase_bars(end - section.start_bar))
+    return cycles
+
+
 def plan_chords(key: str, sections: tuple[Section, ...], n_bars: int, *, seed: int) -> tuple[ChordChange, ...]:
     """The chord changes of a piece of ``n_bars`` bars in ``key`` with these ``sections`` (module doc)."""
     tonic, mode = parse_key(key)
@@ -127,12 +151,12 @@ def plan_chords(key: str, sections: tuple[Section, ...], n_bars: int, *, seed: i
     chosen: dict[str, Progression] = {}
     slots = np.full(n_bars * SLOTS_PER_BAR, NO_CHORD, np.int64)
     bounds = [s.start_bar for s in sections] + [n_bars]
+    cycles = label_cycles(sections, n_bars)
     for section, end in zip(sections, bounds[1:], strict=True):
         if section.label not in chosen:
             chosen[section.label] = _draw(library, rng, next(reversed(chosen.values()), None))
-        values = chosen[section.label].chord_values(tonic)
-        length = (end - section.start_bar) * SLOTS_PER_BAR
-        slots[section.start_bar * SLOTS_PER_BAR : end * SLOTS_PER_BAR] = np.resize(values, length)
+        cycle = chosen[section.label].chord_values(tonic)[: cycles[section.label] * SLOTS_PER_BAR]
+        slots[section.start_bar * SLOTS_PER_BAR : end * SLOTS_PER_BAR] = np.resize(cycle, (end - section.start_bar) * SLOTS_PER_BAR)
     slots[(n_bars - 1) * SLOTS_PER_BAR :] = chord_value(tonic, mode)
     if n_bars >= CADENCE_MIN_BARS:
         slots[(n_bars - 2) * SLOTS_PER_BAR : (n_bars - 1) * SLOTS_PER_BAR] = degree_chord("V:7", tonic)
@@ -159,6 +183,33 @@ def with_plan(controls: VideoControls, key: str | None, *, seed: int) -> VideoCo
     key = key or controls.key or (mood_key(controls.mood) if controls.mood else "C:maj")
     plan = make_plan(key, controls.sections, controls.n_bars, seed=seed)
     return dataclasses.replace(controls, key=plan.key, sections=plan.sections, chords=plan.chords)
+
+
+def echo_ticks(sections: tuple[Section, ...], n_bars: int) -> np.ndarray:
+    """For every tick of ``n_bars`` bars, the earlier tick whose material it should echo, or -1; shape (n_bars * 16,).
+
+    A bar of a returning section echoes the same bar of the label's first
+    section; other bars echo the bar one chord cycle (:func:`phrase_bars`, at
+    most the progression's length) before them in their own section, where
+    the chords repeat; a section's first cycle echoes nothing.
+    """
+    echo = np.full(n_bars * TICKS_PER_BAR, -1, np.int64)
+    bounds = [s.start_bar for s in sections] + [n_bars]
+    first: dict[str, tuple[int, int]] = {}
+    cycles = label_cycles(sections, n_bars)
+    for section, end in zip(sections, bounds[1:], strict=True):
+        earlier = first.setdefault(section.label, (section.start_bar, end))
+        cycle = min(cycles[section.label], MAX_CYCLE_BARS)
+        for bar in range(section.start_bar, end):
+            offset = bar - section.start_bar
+            if earlier[0] != section.start_bar and earlier[0] + offset < earlier[1]:
+                source = earlier[0] + offset
+            elif offset >= cycle:
+                source = bar - cycle
+            else:
+                continue
+            echo[bar * TICKS_PER_BAR : (bar + 1) * TICKS_PER_BAR] = np.arange(source * TICKS_PER_BAR, (source + 1) * TICKS_PER_BAR)
+    return echo
 
 
 def marker_ticks(sections: tuple[Section, ...], chords: tuple[ChordChange, ...]) -> list[tuple[int, str]]:

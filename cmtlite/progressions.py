@@ -8,8 +8,11 @@ starting on a bar multiple of 4 (8-bar: of 8) read as the chord on each half
 bar (beats 1 and 3), relative to the key's tonic, labels reduced to the
 vocabulary's qualities. Windows with a half bar without a chord, or with
 fewer than ``MIN_DISTINCT_CHORDS`` different chords (a vamp on one or two
-chords makes no plan), are skipped. The most frequent windows per mode are
-kept with their counts.
+chords makes no plan), or without a bar that opens on the tonic, are
+skipped; the others are rotated to open on the tonic (:func:`from_tonic`). The most frequent windows per mode are kept
+with their counts, of those whose own chord tones (one count per half bar)
+a Krumhansl-Schmuckler estimate hears in their key (:func:`clear_in_key`):
+``I V vi iii`` is as much G major as C major, and a plan must say its key.
 
 A degree is written as the Roman numeral of the major scale step a chord's
 root stands on (``bIII``, ``#IV`` for the others) plus the quality:
@@ -31,7 +34,17 @@ from cmtlite.errors import ConfigError, MidiReadError
 from cmtlite.outputs import write_json
 from cmtlite.progress import progress_bar
 from cmtlite.tokens.arrange import CHORD_FILE, beat_grid, beat_labels, read_chord_labels, song_notes
-from cmtlite.tokens.chords import MODES, NO_CHORD, QUALITIES, chord_value, estimate_key, parse_key, reduce_label
+from cmtlite.tokens.chords import (
+    MODES,
+    NO_CHORD,
+    QUALITIES,
+    chord_tone_table,
+    chord_value,
+    estimate_key,
+    key_label,
+    parse_key,
+    reduce_label,
+)
 
 DEGREES = ("I", "bII", "II", "bIII", "III", "IV", "#IV", "V", "bVI", "VI", "bVII", "VII")
 SLOTS_PER_BAR = 2  # chords on beats 1 and 3
@@ -78,6 +91,24 @@ def degree_chord(degree: str, tonic: int) -> int:
     return chord_value(tonic + DEGREES.index(numeral), quality)
 
 
+def from_tonic(degrees: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A looped progression rotated to start on the first bar that opens on the tonic (``I:...``); None without one.
+
+    Windows cut from a song start anywhere in its loop (``V V I I ...``); a
+    plan must open on the tonic, and rotations of one loop are one progression.
+    """
+    for bar in range(len(degrees) // SLOTS_PER_BAR):
+        if degrees[bar * SLOTS_PER_BAR].startswith("I:"):
+            return degrees[bar * SLOTS_PER_BAR :] + degrees[: bar * SLOTS_PER_BAR]
+    return None
+
+
+def clear_in_key(degrees: tuple[str, ...], mode: str) -> bool:
+    """Whether the progression's chord tones (one count per half bar) sound in its own key (tonic ``I``, ``mode``)."""
+    found = estimate_key(chord_tone_table()[[degree_chord(d, 0) for d in degrees]].sum(axis=0))
+    return found is not None and found[0] == key_label(0, mode)
+
+
 def song_windows(midi_path: Path) -> tuple[str, dict[int, list[tuple[str, ...]]]]:
     """(mode, {bars: [degree windows]}) of one POP909 song (see the module doc).
 
@@ -108,8 +139,9 @@ def song_windows(midi_path: Path) -> tuple[str, dict[int, list[tuple[str, ...]]]
     for length in KEEP:
         for bar in range(0, n_bars - length + 1, length):
             window = slots[bar * SLOTS_PER_BAR : (bar + length) * SLOTS_PER_BAR]
-            if NO_CHORD not in window and len(set(window)) >= MIN_DISTINCT_CHORDS:
-                windows.setdefault(length, []).append(tuple(chord_degree(v, tonic) for v in window))
+            rotated = from_tonic(tuple(chord_degree(v, tonic) for v in window)) if NO_CHORD not in window else None
+            if rotated is not None and len(set(rotated)) >= MIN_DISTINCT_CHORDS:
+                windows.setdefault(length, []).append(rotated)
     return mode, windows
 
 
@@ -146,7 +178,8 @@ def mine_progressions(pop909_dir: Path, output: Path, *, force: bool = False, qu
         "skipped_songs": skipped,
         "progressions": {
             mode: {
-                str(length): [{"degrees": list(d), "count": n} for d, n in counts[mode][length].most_common(keep)]
+                str(length): [{"degrees": list(d), "count": n} for d, n in counts[mode][length].most_common()
+                               if clear_in_key(d, mode)][:keep]
                 for length, keep in KEEP.items()
             }
             for mode in MODES

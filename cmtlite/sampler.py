@@ -16,7 +16,10 @@ choice the grammar forbids, so its output always decodes:
   family of the band plays, and a free sample is never drums alone);
 * every token carries the planned chord at its tick; tonal notes follow it
   (:func:`harmony_bias`): the bass plays chord tones only, the other tonal
-  families prefer chord tones and avoid pitches outside the key.
+  families prefer chord tones and avoid pitches outside the key;
+* where the plan says a tick echoes an earlier one (a returning section, a
+  phrase later), the onset positions, instruments and pitches played there
+  get ``ECHO_*_BONUS`` nats: the material returns, varied.
 
 Each step runs one token through the model with a KV cache; when the
 context is full the newest half is re-encoded as a fresh window, so the cost
@@ -37,7 +40,7 @@ from cmtlite.controls import chords_per_tick
 from cmtlite.errors import ConfigError, TimeBudgetError
 from cmtlite.model import CPTransformer, KVCache
 from cmtlite.outputs import atomic_output
-from cmtlite.plan import Plan, marker_ticks, scale_of
+from cmtlite.plan import Plan, echo_ticks, marker_ticks, scale_of
 from cmtlite.progress import progress_bar
 from cmtlite.tokens.chords import NO_CHORD, chord_tone_table
 from cmtlite.tokens.codec import beat_timing, carried_beat_timing, decode
@@ -71,6 +74,9 @@ PITCH_TOP = 128  # vocabulary index of pitch 127
 SILENT_LIMIT_BARS = 4  # a family silent this many bars takes the next note it may
 CHORD_TONE_BONUS = 1.5  # nats added to the logits of chord tones (piano, guitar, strings)
 OUT_OF_KEY_PENALTY = 3.0  # nats taken from pitches outside the key's scale that are not chord tones
+ECHO_ONSET_BONUS = 1.0  # nats added to a position whose echo tick had an onset
+ECHO_INSTRUMENT_BONUS = 1.0  # ... to an instrument that played on the echo tick
+ECHO_PITCH_BONUS = 2.0  # ... to a pitch the same instrument played on the echo tick
 _CHORD_TONES = chord_tone_table()
 
 # (temperature, top-p) per field. Pitch is sampled cooler: on 3 clips x 2 seeds, pitch (1.0, 0.9) gave scale
@@ -103,6 +109,8 @@ class Controls:
         Chord value (:mod:`cmtlite.tokens.chords`) at every tick; empty: no chords.
     scale : np.ndarray [shape=(12,) or (0,), dtype=bool]
         Pitch classes of the key's scale; empty: no key.
+    echo : np.ndarray [shape=(n_bars * 16,) or (0,), dtype=int]
+        The earlier tick each tick echoes, -1 for none (:func:`~cmtlite.plan.echo_ticks`); empty: no echoes.
     """
 
     n_bars: int
@@ -113,6 +121,7 @@ class Controls:
     hit_strength: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     chords: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     scale: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    echo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self) -> None:
         if self.n_bars < 1:
@@ -127,14 +136,19 @@ class Controls:
         if len(self.hit_strength) not in (0, len(self.hit_ticks)):
             msg = f"need one hit strength per hit tick (got {len(self.hit_strength)} for {len(self.hit_ticks)})"
             raise ConfigError(msg)
-        if len(self.chords) not in (0, self.n_bars * TICKS_PER_BAR) or len(self.scale) not in (0, 12):
-            msg = f"chords must give one chord per tick of the {self.n_bars} bars, and a scale 12 pitch classes"
+        n_ticks = self.n_bars * TICKS_PER_BAR
+        if len(self.chords) not in (0, n_ticks) or len(self.echo) not in (0, n_ticks) or len(self.scale) not in (0, 12):
+            msg = f"chords and echoes must give one value per tick of the {self.n_bars} bars, and a scale 12 pitch classes"
             raise ConfigError(msg)
         check_instruments(self.instruments)
 
     def chord_at(self, tick: int) -> int:
         """Chord value at a grid tick (none without chords)."""
         return int(self.chords[tick]) if len(self.chords) else NO_CHORD
+
+    def echo_of(self, tick: int) -> int:
+        """The earlier tick ``tick`` echoes, -1 for none."""
+        return int(self.echo[tick]) if len(self.echo) else -1
 
 
 def harmony_bias(instrument: int, chord: int, scale: np.ndarray) -> np.ndarray | None:
@@ -186,6 +200,7 @@ def constant_controls(
         instruments=tuple(instruments),
         chords=chords_per_tick(plan.chords, n_bars) if plan else np.zeros(0, np.int64),
         scale=scale_of(plan.key) if plan else np.zeros(0, bool),
+        echo=echo_ticks(plan.sections, n_bars) if plan else np.zeros(0, np.int64),
     )
 
 
@@ -221,6 +236,7 @@ class _Grammar:
         self.notes_at_position = 0
         self.last_note = (0, -1)  # (instrument index, pitch index) of the last note at this position
         self.last_bar_played = np.full(len(FAMILIES) + 1, -1)  # per instrument index: the last bar it played in
+        self.played: dict[int, set[tuple[int, int]]] = {}  # tick -> (instrument index, pitch index) of its notes
         self.hits_by_bar: dict[int, list[int]] = {}
         for tick in np.asarray(controls.hit_ticks, np.int64).tolist():
             self.hits_by_bar.setdefault(tick // TICKS_PER_BAR, []).append(tick)
@@ -299,6 +315,19 @@ class _Grammar:
             self.notes_at_position += 1
             self.last_note = (int(row[INSTRUMENT]), int(row[PITCH]))
             self.last_bar_played[int(row[INSTRUMENT])] = self.bar
+            self.played.setdefault(self.tick, set()).add(self.last_note)
+
+    def echo_onsets(self, vocab: int) -> np.ndarray:
+        """Bool (vocab,) over the beat field: positions of the current bar whose echo tick had notes."""
+        marked = np.zeros(vocab, bool)
+        first = self.bar * TICKS_PER_BAR
+        for position in range(TICKS_PER_BAR):
+            marked[2 + position] = self.controls.echo_of(first + position) in self.played
+        return marked
+
+    def echo_notes(self) -> set[tuple[int, int]]:
+        """(instrument index, pitch index) of the notes on the current position's echo tick."""
+        return self.played.get(self.controls.echo_of(self.tick), set())
 
 
 @torch.inference_mode()
@@ -451,6 +480,7 @@ def _next_token(
 
     row[TYPE] = kind
     if kind == TYPE_METRICAL:
+        logits[BEAT] = logits[BEAT] + ECHO_ONSET_BONUS * grammar.echo_onsets(vocab[BEAT])
         row[BEAT] = pick(BEAT, grammar.allowed_beats(vocab[BEAT]))
         if grammar.is_last_bar_closed(int(row[BEAT])):
             return None
@@ -468,12 +498,18 @@ def _next_token(
             row[BEAT_TIMING] = 1 + beat_timing(beat, grammar.total_beats)
             row[CHORD] = 1 + controls.chord_at(grammar.bar * TICKS_PER_BAR + tick)
         return row
+    echoed = grammar.echo_notes()
+    for instrument in {i for i, _ in echoed}:
+        logits[INSTRUMENT][instrument] += ECHO_INSTRUMENT_BONUS
     row[INSTRUMENT] = pick(INSTRUMENT, grammar.allowed_instruments(allowed_instruments))
     chord = controls.chord_at(grammar.tick)
     row[CHORD] = 1 + chord
     logits = field_logits(int(row[INSTRUMENT]), (PITCH, DURATION))  # pitch and duration follow the instrument
     last_instrument, last_pitch = grammar.last_note
     allowed = _from(vocab[PITCH], last_pitch + 1 if row[INSTRUMENT] == last_instrument else 1)
+    for instrument, pitch in echoed:
+        if instrument == row[INSTRUMENT]:
+            logits[PITCH][pitch] += ECHO_PITCH_BONUS
     bias = harmony_bias(int(row[INSTRUMENT]) - 1, chord, controls.scale)
     if bias is not None:
         logits[PITCH] = logits[PITCH] + np.where(np.isfinite(bias), bias, 0.0)

@@ -15,7 +15,8 @@ How the controls drive the sampler (:func:`sampler_controls`):
   and every cut must carry an onset, moved onto the picture by microtiming;
 * the plan: every token carries the planned chord, and tonal notes follow
   it and the key (:func:`~cmtlite.sampler.harmony_bias`). A ``key`` option
-  plans the chords anew in that key (:func:`~cmtlite.plan.with_plan`).
+  plans the chords anew in that key (:func:`~cmtlite.plan.with_plan`); returning
+  sections and phrases echo earlier material (:func:`~cmtlite.plan.echo_ticks`).
 
 The MIDI carries a marker ``chord <label>`` at every chord change,
 ``section <label>`` at every section start and ``cut`` at every scene cut.
@@ -55,7 +56,7 @@ from cmtlite.errors import ConfigError, OutputError
 from cmtlite.model import CPTransformer
 from cmtlite.mux import check_original_audio, mux
 from cmtlite.outputs import atomic_output, check_outputs
-from cmtlite.plan import marker_ticks, scale_of, with_plan
+from cmtlite.plan import echo_ticks, marker_ticks, scale_of, with_plan
 from cmtlite.plots import plot_soundtrack
 from cmtlite.render import fit_length, master, render_midi, write_wav
 from cmtlite.sampler import FREE, Controls, check_instruments, generate_tokens, regenerate_bars
@@ -245,6 +246,7 @@ def sampler_controls(controls: VideoControls, music: MusicOptions) -> Controls:
         hit_strength=hit_levels,
         chords=controls.chord_per_tick(),
         scale=scale_of(controls.key) if controls.key else np.zeros(0, bool),
+        echo=echo_ticks(controls.sections, n_bars),
     )
 
 

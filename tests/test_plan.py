@@ -12,9 +12,12 @@ from cmtlite.clips import Scene, write_clip
 from cmtlite.controls import ChordChange, Mood, Section, VideoControls
 from cmtlite.errors import ConfigError
 from cmtlite.plan import (
+    echo_ticks,
+    label_cycles,
     make_plan,
     marker_ticks,
     mood_key,
+    phrase_bars,
     picture_mood,
     plan_chords,
     random_key,
@@ -73,6 +76,19 @@ def test_sample_plan_is_a_b_a_b_and_keys_are_seeded():
     assert [(s.start_bar, s.label) for s in plan.sections] == [(0, "A"), (8, "B"), (16, "A"), (24, "B")]
     assert plan.key == random_key(5) and sample_plan(8, key="F#m", seed=0).key == "F#:min"
     assert len({random_key(s) for s in range(20)}) > 3
+
+
+def test_short_sections_cycle_a_phrase_and_echo_it():
+    assert [phrase_bars(n) for n in (1, 2, 3, 4, 7, 8, 30)] == [1, 2, 2, 4, 4, 8, 8]
+    sections = (Section(start_bar=0, label="A"), Section(start_bar=3, label="B"), Section(start_bar=13, label="A"))
+    assert label_cycles(sections, 16) == {"A": 2, "B": 8}
+    chords = VideoControls.from_json(minimal_controls(16, chords=[c.to_json() for c in plan_chords("C:maj", sections, 16, seed=1)]))
+    per_bar = chords.chord_per_tick()[::16]
+    assert per_bar[2] == per_bar[0] == per_bar[13]  # A cycles 2 bars; its return repeats it (bars 14-15: the cadence)
+    echo = echo_ticks(sections, 16)
+    bar_of = lambda tick: -1 if echo[tick * 16] < 0 else echo[tick * 16] // 16  # noqa: E731
+    assert [bar_of(b) for b in range(16)] == [-1, -1, 0, -1, -1, -1, -1, 3, 4, 5, 6, 7, 8, 0, 1, 2]
+    assert echo[13 * 16 + 5] == 5
 
 
 def test_marker_ticks():
@@ -140,11 +156,10 @@ def test_video_with_returning_shots_gets_sections_a_b_a_b(tmp_path):
               Scene(duration_s=6.0, bounce_s=0.6, travel=0.5, **a), Scene(duration_s=6.0, bounce_s=0.6, travel=0.35, **b)]
     controls = analyze_video(write_clip(tmp_path / "abab.mp4", scenes, size=SMALL))
     assert [s.label for s in controls.sections] == ["A", "B", "A", "B"]
-    starts = [s.start_bar for s in controls.sections] + [controls.n_bars]
-    first = [(c.bar - starts[0], c.beat, c.label) for c in controls.chords if starts[0] <= c.bar < starts[1]]
-    third = [(c.bar - starts[2], c.beat, c.label) for c in controls.chords if starts[2] <= c.bar < starts[3]]
+    starts = [s.start_bar * 16 for s in controls.sections] + [controls.n_bars * 16]
+    chords = controls.chord_per_tick()
     length = min(starts[1] - starts[0], starts[3] - starts[2])
-    assert [c for c in first if c[0] < length] == [c for c in third if c[0] < length]
+    np.testing.assert_array_equal(chords[starts[2] : starts[2] + length], chords[starts[0] : starts[0] + length])
 
 
 def test_video_mood_picks_the_mode(tmp_path):
