@@ -64,14 +64,20 @@ bench: install
 report: install
 	$(BIN)/python benchmarks/quality.py
 
-# The shipped model, step by step (see models/MODEL_CARD.md): corpus, training (resumable), export.
+# The shipped model from the current code, one command (models/MODEL_CARD.md): corpus -> progression library -> training
+# -> calibration -> export. Every stage resumes: the corpus is kept once built (delete corpus/ to rebuild it), training
+# continues from its last checkpoint in $(RUN), the rest takes seconds.
+POP909 := ../shared/data/pop909
+STEPS := 2400
+
 corpus: install train-deps
-	$(BIN)/cmtlite prepare -o corpus --force
+	test -f corpus/meta.json || $(BIN)/cmtlite prepare -o corpus --force
 
-train: install
-	$(BIN)/cmtlite train corpus -o $(RUN) --config small --resume
+train: corpus
+	$(BIN)/cmtlite train corpus -o $(RUN) --config small --steps $(STEPS) --resume
 
-model: install
+model: train
+	$(BIN)/cmtlite progressions $(POP909) -o models/progressions.json --force
 	$(BIN)/cmtlite calibrate corpus -o models/calibration.json --force
 	$(BIN)/cmtlite export $(RUN) --corpus corpus -o models/cmtlite-small.safetensors --force
 

@@ -95,7 +95,7 @@ def _optimizer(model: CPTransformer, config: TrainConfig) -> torch.optim.AdamW:
 def evaluate(model: CPTransformer, batches: list[tuple[np.ndarray, ...]], device: torch.device) -> np.ndarray:
     """Mean loss per field (fields,) over fixed validation batches."""
     model.eval()
-    total = torch.zeros(len(FIELDS))
+    total = torch.zeros(len(model.config.vocab_sizes))
     for tokens, timing, mask in batches:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
             _, per_field = model.loss(*(torch.from_numpy(a).to(device) for a in (tokens, timing, mask)))
