@@ -26,14 +26,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import miditoolkit
 import numpy as np
 
 from cmtlite.constants import BEATS_PER_BAR, PROGRESSIONS_PATH
 from cmtlite.errors import ConfigError, MidiReadError
 from cmtlite.outputs import write_json
 from cmtlite.progress import progress_bar
-from cmtlite.tokens.arrange import CHORD_FILE, beat_grid, beat_labels, read_chord_labels, song_notes
+from cmtlite.tokens.arrange import CHORD_FILE, beat_labels, read_song, song_notes
 from cmtlite.tokens.chords import (
     MODES,
     NO_CHORD,
@@ -117,16 +116,7 @@ def song_windows(midi_path: Path) -> tuple[str, dict[int, list[tuple[str, ...]]]
     MidiReadError
         Unreadable MIDI or chord file, or no chords.
     """
-    try:
-        midi = miditoolkit.MidiFile(str(midi_path))
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
-        msg = f"{midi_path}: not a readable MIDI file ({err})"
-        raise MidiReadError(msg) from err
-    chords = read_chord_labels(Path(midi_path).with_name(CHORD_FILE))
-    if not chords:
-        msg = f"{midi_path}: empty chord file"
-        raise MidiReadError(msg)
-    beats_s, pickup = beat_grid(chords, midi)
+    midi, chords, beats_s, pickup = read_song(midi_path)
     notes, _ = song_notes(midi, beats_s, pickup)
     key = estimate_key(np.bincount(notes[:, 1] % 12, weights=notes[:, 3], minlength=12)) if len(notes) else None
     if key is None:

@@ -257,6 +257,26 @@ def render_backing(source: str) -> np.ndarray:
     return np.asarray(rows, np.int64).reshape(-1, 4)
 
 
+def read_song(midi_path: Path) -> tuple[miditoolkit.MidiFile, list[ChordSpan], np.ndarray, int]:
+    """(MIDI, chord spans, beat times in s, pickup beats) of a POP909 song with its ``chord_midi.txt``.
+
+    Raises
+    ------
+    MidiReadError
+        Unreadable MIDI or chord file, or no chords.
+    """
+    try:
+        midi = miditoolkit.MidiFile(str(midi_path))
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
+        msg = f"{midi_path}: not a readable MIDI file ({err})"
+        raise MidiReadError(msg) from err
+    chords = read_chord_labels(Path(midi_path).with_name(CHORD_FILE))
+    if not chords:
+        msg = f"{midi_path}: empty chord file"
+        raise MidiReadError(msg)
+    return midi, chords, *beat_grid(chords, midi)
+
+
 def arrange_song(midi_path: Path, *, groove: str | None, seed: int) -> tuple[Score, dict[str, int]]:
     """The song at ``midi_path`` (with its ``chord_midi.txt``) on its beat grid, over a ``groove`` backing.
 
@@ -271,16 +291,7 @@ def arrange_song(midi_path: Path, *, groove: str | None, seed: int) -> tuple[Sco
     MidiReadError
         Unreadable MIDI or chord file, no chords, or MMA failed.
     """
-    try:
-        midi = miditoolkit.MidiFile(str(midi_path))
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
-        msg = f"{midi_path}: not a readable MIDI file ({err})"
-        raise MidiReadError(msg) from err
-    chords = read_chord_labels(Path(midi_path).with_name(CHORD_FILE))
-    if not chords:
-        msg = f"{midi_path}: empty chord file"
-        raise MidiReadError(msg)
-    beats_s, pickup = beat_grid(chords, midi)
+    midi, chords, beats_s, pickup = read_song(midi_path)
     tempo_bpm = round(60.0 / float(np.median(np.diff(beats_s))), 2)
     notes, dropped = song_notes(midi, beats_s, pickup)
     if groove is not None:
