@@ -77,8 +77,9 @@ train: corpus
 	$(BIN)/cmtlite train corpus -o $(RUN) --config small --steps $(STEPS) --resume
 
 model: train
-	$(BIN)/cmtlite progressions $(POP909) -o models/progressions.json --force
-	$(BIN)/cmtlite calibrate corpus -o models/calibration.json --force
+	$(BIN)/cmtlite progressions $(POP909) -o models/progressions.json --force --quiet
+	$(BIN)/cmtlite calibrate corpus -o $(RUN)/calibration.json --force  # reads the shipped speed table, so not over it
+	cp $(RUN)/calibration.json models/calibration.json
 	$(BIN)/cmtlite export $(RUN) --corpus corpus -o models/cmtlite-small.safetensors --force
 
 clean:

@@ -56,10 +56,10 @@ def test_in_process_batch_reports_skips_and_resumes(library, tmp_path, model_fil
 
 def test_manifest_options_override(library, tmp_path):
     manifest = library / "list.csv"
-    manifest.write_text("path,seed,density_shift,instruments\na.mp4,7,2,drums\nsub dir/b.mkv,,,\n")
+    manifest.write_text("path,seed,density_shift,instruments,key\na.mp4,7,2,drums,F#m\nsub dir/b.mkv,,,,\n")
     jobs = find_jobs(manifest, tmp_path / "out", defaults={"density_shift": 0}, base_seed=0)
     assert [j.name for j in jobs] == ["a.mp4", "sub dir/b.mkv"]
-    assert jobs[0].options == {"density_shift": 2, "seed": 7, "instruments": "drums"}
+    assert jobs[0].options == {"density_shift": 2, "seed": 7, "instruments": "drums", "key": "F#m"}
     assert jobs[1].options == {"density_shift": 0, "seed": path_seed("sub dir/b.mkv")}
     assert jobs[1].output == tmp_path / "out" / "sub dir" / "b.mp4"
     (library / "bad.jsonl").write_text('{"seed": 3}\n')
