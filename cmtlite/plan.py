@@ -189,9 +189,9 @@ def echo_ticks(sections: tuple[Section, ...], n_bars: int) -> np.ndarray:
     """For every tick of ``n_bars`` bars, the earlier tick whose material it should echo, or -1; shape (n_bars * 16,).
 
     A bar of a returning section echoes the same bar of the label's first
-    section; other bars echo the bar one chord cycle (:func:`phrase_bars`, at
-    most the progression's length) before them in their own section, where
-    the chords repeat; a section's first cycle echoes nothing.
+    section; other bars echo the bar one chord cycle (:func:`label_cycles`, at
+    most ``MAX_CYCLE_BARS``) before them in their own section, where the
+    chords repeat; a section's first cycle echoes nothing.
     """
     echo = np.full(n_bars * TICKS_PER_BAR, -1, np.int64)
     bounds = [s.start_bar for s in sections] + [n_bars]
