@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - av is a hard dependency of the package
     _HAS_AV = False
 
 _PREFETCH_FRAMES = 32
+_COLOUR_SAMPLES_PX = 64  # chroma columns sampled for the colour layout
 _LUMA_FIRST_FORMATS = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "gray")
 
 
@@ -264,6 +265,17 @@ def _chroma_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray]:
     return (np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in small.planes[1:])
 
 
+def _sparse(plane: np.ndarray) -> np.ndarray:
+    """A contiguous copy of every k-th pixel of a plane, k such that about ``_COLOUR_SAMPLES_PX`` columns remain.
+
+    The colour layout averages 4 x 8 cells: a cell's mean over a sparse
+    sample of its pixels is as good, and copying a full chroma plane per
+    frame cost a third of the analysis speed.
+    """
+    step = max(plane.shape[1] // _COLOUR_SAMPLES_PX, 1)
+    return np.ascontiguousarray(plane[::step, ::step])
+
+
 def _small_frame(frame: av.VideoFrame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """(gray (h, w) at ``size``, colour layout (rows, cols, 3) of Y, U, V cell means), both in display orientation."""
     luma = _luma(frame)
@@ -272,7 +284,7 @@ def _small_frame(frame: av.VideoFrame, size: tuple[int, int]) -> tuple[np.ndarra
         luma = np.ascontiguousarray(np.rot90(luma, k=turns))
     gray = cv2.resize(luma, size, interpolation=cv2.INTER_LINEAR)
     cells = COLOUR_LAYOUT_PX if turns % 2 == 0 else COLOUR_LAYOUT_PX[::-1]
-    chroma = [np.rot90(cv2.resize(np.ascontiguousarray(p), cells, interpolation=cv2.INTER_AREA), k=turns) for p in _chroma_planes(frame)]
+    chroma = [np.rot90(cv2.resize(_sparse(p), cells, interpolation=cv2.INTER_AREA), k=turns) for p in _chroma_planes(frame)]
     colour = np.stack([cv2.resize(gray, COLOUR_LAYOUT_PX, interpolation=cv2.INTER_AREA), *chroma], axis=-1)
     return gray, colour
 
