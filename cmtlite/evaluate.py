@@ -41,7 +41,7 @@ from cmtlite.controls import VideoControls
 from cmtlite.errors import ConfigError, MidiReadError
 from cmtlite.grid import after_long_shot
 from cmtlite.tokens import chords
-from cmtlite.tokens.midi import CHORD_MARKER
+from cmtlite.tokens.midi import chord_markers
 from cmtlite.tokens.vocab import STRENGTH_CAP
 
 MUSIC_METRICS = ("PE", "PCE", "SC", "EBR", "IOI", "GPS", "SI", "bass_agreement", "chord_tone_ratio", "bass_chord_tone_ratio")
@@ -114,7 +114,7 @@ def read_notes(path: Path, *, grid: bool = True) -> Notes:
     pitch, start, end, drum, bass = (np.array(c) for c in zip(*sorted(rows, key=lambda r: (r[1], r[0])), strict=True))
     seconds = np.asarray(tick_to_s)
     pickup = _pickup_missing_beats(midi)
-    chords = _marked_chords(midi)
+    marked = chord_markers(midi)
     return Notes(
         pitch=pitch,
         start_beats=start / midi.ticks_per_beat + pickup,
@@ -125,21 +125,9 @@ def read_notes(path: Path, *, grid: bool = True) -> Notes:
         is_bass=bass.astype(bool),
         beats_s=None if beats_s is None else np.asarray(beats_s),
         downbeats_s=None if downbeats_s is None else np.asarray(downbeats_s),
-        chord_beats=np.array([t for t, _ in chords], float) / midi.ticks_per_beat + pickup,
-        chord_values=np.array([v for _, v in chords], np.int64),
+        chord_beats=np.array([t for t, _ in marked], float) / midi.ticks_per_beat + pickup,
+        chord_values=np.array([v for _, v in marked], np.int64),
     )
-
-
-def _marked_chords(midi: miditoolkit.MidiFile) -> list[tuple[int, int]]:
-    """(tick, chord value) of the file's ``chord <label>`` markers in time order; unknown labels are skipped."""
-    found = []
-    for marker in sorted(midi.markers, key=lambda m: m.time):
-        if marker.text.startswith(CHORD_MARKER):
-            try:
-                found.append((marker.time, chords.parse_chord(marker.text[len(CHORD_MARKER) :].strip())))
-            except ValueError:
-                continue
-    return found
 
 
 def _is_bass(track: miditoolkit.Instrument) -> bool:

@@ -80,23 +80,26 @@ def read_midi(path: Path) -> tuple[Score, dict[str, int]]:
     return score, {**stats, "dropped_tracks": dropped_tracks, "dropped_notes": dropped_notes}
 
 
-def marker_chords(midi: miditoolkit.MidiFile, per_tick: float, n_ticks: int) -> np.ndarray | None:
-    """Chord value per grid tick from ``chord <label>`` markers (each holds until the next), or None without any.
-
-    Markers whose label this vocabulary does not know are skipped.
-    """
-    changes = []
+def chord_markers(midi: miditoolkit.MidiFile) -> list[tuple[int, int]]:
+    """(MIDI tick, chord value) of the file's ``chord <label>`` markers in time order; labels this vocabulary does not know are skipped."""
+    found = []
     for marker in sorted(midi.markers, key=lambda m: m.time):
         if marker.text.startswith(CHORD_MARKER):
             try:
-                changes.append((round(marker.time * per_tick), parse_chord(marker.text[len(CHORD_MARKER) :].strip())))
+                found.append((marker.time, parse_chord(marker.text[len(CHORD_MARKER) :].strip())))
             except ValueError:
                 continue
+    return found
+
+
+def marker_chords(midi: miditoolkit.MidiFile, per_tick: float, n_ticks: int) -> np.ndarray | None:
+    """Chord value per grid tick from ``chord <label>`` markers (each holds until the next), or None without any."""
+    changes = chord_markers(midi)
     if not changes:
         return None
     chords = np.zeros(n_ticks, np.int64)
     for tick, value in changes:
-        chords[max(tick, 0) :] = value
+        chords[max(round(tick * per_tick), 0) :] = value
     return chords
 
 
