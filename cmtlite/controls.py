@@ -30,7 +30,7 @@ from cmtlite.errors import ConfigError
 from cmtlite.outputs import write_json
 from cmtlite.records import Record, Spec, array, flag, integer, json_field, list_of, number, record, text
 from cmtlite.timing import TempoMap
-from cmtlite.tokens.chords import NO_CHORD, key_label, parse_chord, parse_key
+from cmtlite.tokens.chords import chords_from_changes, key_label, parse_chord, parse_key
 
 MAX_BARS = 100_000
 MAX_STRENGTH_LEVEL = 1000
@@ -274,13 +274,6 @@ class VideoControls(Record):
         """Chord value (:mod:`cmtlite.tokens.chords`) at every grid tick, shape (n_bars * 16,); none before the first change."""
         return chords_per_tick(self.chords, self.n_bars)
 
-    def section_of_bar(self) -> list[str]:
-        """The section label of every bar (``""`` before the first section), length n_bars."""
-        labels = [""] * self.n_bars
-        for section in self.sections:
-            labels[section.start_bar :] = [section.label] * (self.n_bars - section.start_bar)
-        return labels
-
     def video_name(self) -> str:
         """The analyzed video's file name ('' when unknown)."""
         return Path(self.video_path or "").name
@@ -288,10 +281,8 @@ class VideoControls(Record):
 
 def chords_per_tick(chords: tuple[ChordChange, ...], n_bars: int) -> np.ndarray:
     """Chord value at every tick of ``n_bars`` bars, shape (n_bars * 16,), from the changes (none before the first)."""
-    per_tick = np.full(n_bars * TICKS_PER_BAR, NO_CHORD, np.int64)
-    for change in chords:
-        per_tick[change.bar * TICKS_PER_BAR + change.beat * TICKS_PER_BEAT :] = parse_chord(change.label)
-    return per_tick
+    ticks = [change.bar * TICKS_PER_BAR + change.beat * TICKS_PER_BEAT for change in chords]
+    return chords_from_changes(ticks, [parse_chord(change.label) for change in chords], n_bars * TICKS_PER_BAR)
 
 
 def read_controls(path: Path) -> VideoControls:

@@ -59,11 +59,6 @@ class Progression:
     degrees: tuple[str, ...]
     count: int
 
-    @property
-    def n_bars(self) -> int:
-        """Length in bars."""
-        return len(self.degrees) // SLOTS_PER_BAR
-
     def chord_values(self, tonic: int) -> list[int]:
         """Chord value of every half bar in the key on ``tonic`` (pitch class)."""
         return [degree_chord(degree, tonic) for degree in self.degrees]

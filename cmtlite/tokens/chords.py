@@ -67,17 +67,23 @@ def reduce_label(label: str) -> int:
     return chord_value(ROOTS[root], quality)
 
 
+def chords_from_changes(ticks: np.ndarray, values: np.ndarray, n_ticks: int) -> np.ndarray:
+    """Chord value at every one of ``n_ticks`` ticks, shape (n_ticks,), from changes: chord ``values[k]`` from tick
+    ``ticks[k]`` (non-decreasing; at one tick the last wins) until the next change; no chord before the first."""
+    chords = np.full(n_ticks, NO_CHORD, np.int64)
+    if len(ticks):
+        index = np.searchsorted(np.asarray(ticks, np.int64), np.arange(n_ticks), side="right") - 1
+        known = index >= 0
+        chords[known] = np.asarray(values, np.int64)[index[known]]
+    return chords
+
+
 def chord_label(value: int) -> str:
     """``root:quality`` of a chord value, ``N`` for none."""
     if value == NO_CHORD:
         return "N"
     root, quality = divmod(int(value) - 1, len(QUALITIES))
     return f"{NOTE_NAMES[root]}:{QUALITIES[quality]}"
-
-
-def chord_root(value: int) -> int:
-    """Pitch class 0..11 of a chord's root (-1 for no chord)."""
-    return -1 if value == NO_CHORD else (int(value) - 1) // len(QUALITIES)
 
 
 def chord_pitch_classes(value: int) -> tuple[int, ...]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.errors import TokenGrammarError
-from cmtlite.tokens.chords import NO_CHORD, chord_label, parse_chord
+from cmtlite.tokens.chords import NO_CHORD, chord_label, chords_from_changes, parse_chord
 from cmtlite.tokens.vocab import (
     BEAT,
     BEAT_BAR,
@@ -216,9 +216,8 @@ def decode(tokens: np.ndarray, *, tempo_bpm: float) -> Score:
             chord_starts.append((position, int(row[CHORD])))
         elif kind == TYPE_NOTE and position is not None and row[PITCH] and row[DURATION] and row[INSTRUMENT]:
             notes.append((row[INSTRUMENT] - 1, row[PITCH] - 1, position, row[DURATION]))
-    chords = np.full(n_bars * TICKS_PER_BAR, NO_CHORD, np.int64)
-    for tick, value in chord_starts:
-        chords[tick:] = max(value - 1, NO_CHORD)
+    ticks, values = np.asarray(chord_starts, np.int64).reshape(-1, 2).T
+    chords = chords_from_changes(ticks, np.maximum(values - 1, NO_CHORD), n_bars * TICKS_PER_BAR)
     score, _ = make_score(np.asarray(notes, np.int64).reshape(-1, 4), tempo_bpm=tempo_bpm, n_bars=n_bars, chords=chords)
     return score
 

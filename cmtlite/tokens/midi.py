@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import miditoolkit
@@ -10,7 +11,7 @@ import numpy as np
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.errors import MidiReadError
 from cmtlite.timing import TempoMap, seconds_to_ticks
-from cmtlite.tokens.chords import parse_chord, recognize_chords
+from cmtlite.tokens.chords import chords_from_changes, parse_chord, recognize_chords
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL, Score, make_score, onset_strengths
 from cmtlite.tokens.vocab import DRUMS, FAMILIES, FAMILY_PROGRAMS, program_to_family
 
@@ -76,8 +77,7 @@ def read_midi(path: Path) -> tuple[Score, dict[str, int]]:
     if marked is None:
         tonal = score.notes[score.notes[:, FAMILY_COL] != DRUMS]
         marked = recognize_chords(tonal[:, [PITCH_COL, START_COL, DURATION_COL]], len(score.chords))
-    score, _ = make_score(score.notes, tempo_bpm=tempo_bpm, n_bars=score.n_bars, chords=marked)
-    return score, {**stats, "dropped_tracks": dropped_tracks, "dropped_notes": dropped_notes}
+    return dataclasses.replace(score, chords=marked), {**stats, "dropped_tracks": dropped_tracks, "dropped_notes": dropped_notes}
 
 
 def chord_markers(midi: miditoolkit.MidiFile) -> list[tuple[int, int]]:
@@ -97,10 +97,8 @@ def marker_chords(midi: miditoolkit.MidiFile, per_tick: float, n_ticks: int) -> 
     changes = chord_markers(midi)
     if not changes:
         return None
-    chords = np.zeros(n_ticks, np.int64)
-    for tick, value in changes:
-        chords[max(round(tick * per_tick), 0) :] = value
-    return chords
+    ticks = [max(round(tick * per_tick), 0) for tick, _ in changes]
+    return chords_from_changes(ticks, [value for _, value in changes], n_ticks)
 
 
 def strength_velocity(strength: np.ndarray) -> np.ndarray:
