@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 
 from cmtlite.analysis import analyze_video
-from cmtlite.clips import demo_scenes, write_clip
+from cmtlite.video.clips import demo_scenes, write_clip
 
 
 def decode_only(path: Path) -> tuple[int, float]:

@@ -17,11 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from cmtlite.audio.render import resolve_soundfont
 from cmtlite.batch import find_jobs, run_batch
-from cmtlite.clips import Scene, write_clip
 from cmtlite.model import default_model_path
-from cmtlite.render import resolve_soundfont
 from cmtlite.soundtrack import MixOptions
+from cmtlite.video.clips import Scene, write_clip
 
 
 def main() -> None:

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import av
 
-from cmtlite.clips import demo_scenes, write_clip
+from cmtlite.audio.render import render_midi, resolve_soundfont
 from cmtlite.model import default_model_path, load_model
-from cmtlite.render import render_midi, resolve_soundfont
 from cmtlite.soundtrack import Outputs, make_soundtrack
+from cmtlite.video.clips import demo_scenes, write_clip
 
 
 def timed(fn):  # noqa: ANN001, ANN201

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cmtlite.model import default_model_path, load_model
-from cmtlite.plan import sample_plan
-from cmtlite.sampler import constant_controls, generate_tokens
+from cmtlite.music.plan import sample_plan
+from cmtlite.music.sampler import constant_controls, generate_tokens
 
 BARS_FOR_EVENTS = 200  # more bars than any event count below needs: runs stop at max_tokens
 

@@ -34,18 +34,18 @@ from pathlib import Path
 import numpy as np
 
 from cmtlite.analysis import analyze_video
-from cmtlite.clips import Scene, write_clip
 from cmtlite.constants import REPO_ROOT, TICKS_PER_BAR
 from cmtlite.controls import ChordChange
 from cmtlite.evaluate import chord_tone_ratio, evaluate_file
 from cmtlite.model import default_model_path, load_model
-from cmtlite.plan import sample_plan
-from cmtlite.sampler import constant_controls, generate_tokens
+from cmtlite.music.plan import sample_plan
+from cmtlite.music.sampler import constant_controls, generate_tokens
 from cmtlite.soundtrack import MusicOptions, compose, write_soundtrack_midi
 from cmtlite.tokens.arrange import arrange_song
 from cmtlite.tokens.codec import Score, decode
 from cmtlite.tokens.midi import read_midi
 from cmtlite.tokens.vocab import BASS, DRUMS, FAMILIES
+from cmtlite.video.clips import Scene, write_clip
 
 SHARED = REPO_ROOT.parent / "shared"
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov"}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import av
 
-from cmtlite.clips import demo_scenes, write_clip
+from cmtlite.video.clips import demo_scenes, write_clip
 from cmtlite.video.decode import probe_video
 
 CHILD = """

@@ -28,15 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from cmtlite.analysis import analyze_video
-from cmtlite.clips import Scene, demo_scenes, write_clip
+from cmtlite.audio.render import master, resolve_soundfont, write_wav
 from cmtlite.constants import REPO_ROOT
 from cmtlite.evaluate import CONTROL_METRICS, MUSIC_METRICS, control_metrics, evaluate_file, mean_metrics, read_notes
 from cmtlite.model import default_model_path, load_model
+from cmtlite.music.sampler import FREE, Controls, generate_tokens
 from cmtlite.plots import plot_soundtrack
-from cmtlite.render import master, resolve_soundfont, write_wav
-from cmtlite.sampler import FREE, Controls, generate_tokens
 from cmtlite.soundtrack import HitPoints, MusicOptions, Soundtrack, compose, render_raw, write_soundtrack_midi
 from cmtlite.tokens.codec import decode
+from cmtlite.video.clips import Scene, demo_scenes, write_clip
 
 SHARED = REPO_ROOT.parent / "shared"
 CORPORA = ("pop909", "groove", "nottingham", "lakh_sample")

@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from cmtlite.clips import demo_scenes, write_clip
+from cmtlite.audio.render import resolve_soundfont
 from cmtlite.model import default_model_path, load_model
-from cmtlite.projects import ProjectStore, TakeRequest
-from cmtlite.render import resolve_soundfont
 from cmtlite.soundtrack import MusicOptions
+from cmtlite.studio.projects import ProjectStore, TakeRequest
+from cmtlite.video.clips import demo_scenes, write_clip
 
 
 def timed_take(store: ProjectStore, project: str, request: TakeRequest) -> tuple[str, float]:

@@ -3,7 +3,7 @@
     python benchmarks/val_losses.py MODEL [MODEL ...] [--corpus corpus] [--batches 16]
 
 Draws ``--batches`` batches of 16 windows of 513 tokens from the corpus's
-validation split with numpy seed 7 (``cmtlite.train.sample_windows``) and
+validation split with numpy seed 7 (``cmtlite.training.train.sample_windows``) and
 prints each model's mean loss per field (nats per token). A model made
 before the ``chord`` field (8 fields) reads the same windows without that
 column, so its fields are compared on exactly the same tokens.
@@ -22,7 +22,7 @@ from cmtlite.constants import REPO_ROOT
 from cmtlite.model import load_model
 from cmtlite.tokens.corpus import load_corpus
 from cmtlite.tokens.vocab import FIELDS
-from cmtlite.train import evaluate, sample_windows
+from cmtlite.training.train import evaluate, sample_windows
 
 WINDOW_TOKENS = 513
 BATCH = 16

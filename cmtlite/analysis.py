@@ -3,11 +3,11 @@
 One pass over the frames (:func:`~cmtlite.video.motion.measure_motion`)
 gives speed, directogram and thumbnail differences; the rhythm functions
 find cuts, saliency, visual beats and tempo; the tempo map is fitted to the
-cuts and beats (:func:`~cmtlite.grid.fit_tempo_map`; a user's tempo only in
+cuts and beats (:func:`~cmtlite.video.grid.fit_tempo_map`; a user's tempo only in
 phase), and a periodic video's faint beats on it are added; the calibration
 maps bar speeds to densities and beat strengths to levels; the frames'
 colours and motion give the mood, the shots the sections, and the plan its
-key and chords (:mod:`cmtlite.plan`). The result is exactly what
+key and chords (:mod:`cmtlite.music.plan`). The result is exactly what
 ``controls.json`` stores.
 """
 
@@ -22,13 +22,13 @@ from cmtlite import __version__
 from cmtlite.calibration import Calibration, load_calibration
 from cmtlite.constants import DEFAULT_TEMPO_AROUSAL_BPM, DEFAULT_TEMPO_BPM, TICKS_PER_BAR
 from cmtlite.controls import Bar, Beat, FrameTrace, Mood, Section, TempoChange, VideoControls, VisualBeat, write_controls
-from cmtlite.grid import bar_speeds, beat_strength_levels, fit_grid, fit_tempo_map
+from cmtlite.music.plan import make_plan, mood_key, picture_mood, shot_sections
 from cmtlite.outputs import check_outputs
-from cmtlite.plan import make_plan, mood_key, picture_mood, shot_sections
 from cmtlite.plots import plot_analysis
 from cmtlite.timing import TempoMap, check_tempo_bpm
 from cmtlite.tokens.chords import key_label, parse_key
 from cmtlite.video.decode import VideoInfo, open_video
+from cmtlite.video.grid import bar_speeds, beat_strength_levels, fit_grid, fit_tempo_map
 from cmtlite.video.motion import FrameMotion, measure_motion
 from cmtlite.video.rhythm import (
     VisualBeats,
@@ -67,7 +67,7 @@ def _tempo(
 
 
 def _sections(timing: TempoMap, motion: FrameMotion, cut_frames: np.ndarray) -> tuple[Section, ...]:
-    """Sections at the cuts (snapped to the nearest bar line), labelled by how each shot looks (:func:`~cmtlite.plan.shot_sections`)."""
+    """Sections at the cuts (snapped to the nearest bar line), labelled by their look (:func:`~cmtlite.music.plan.shot_sections`)."""
     bounds = np.concatenate([[0], cut_frames, [len(motion.times_s)]]).astype(int).tolist()
     looks = []
     for first, end in zip(bounds[:-1], bounds[1:], strict=True):

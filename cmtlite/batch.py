@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cmtlite.audio.render import resolve_soundfont
 from cmtlite.errors import CmtliteError, ConfigError, OutputError
 from cmtlite.model import default_model_path, load_model, resolve_device
 from cmtlite.outputs import check_not_inputs, remove_stale_partials
 from cmtlite.progress import progress_bar
-from cmtlite.render import resolve_soundfont
 from cmtlite.soundtrack import MixOptions, MusicOptions, Outputs, make_soundtrack
 from cmtlite.tokens.vocab import FAMILIES
 

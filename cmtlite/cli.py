@@ -214,7 +214,7 @@ def analyze(video: Path, output: Path, plot: Path | None, tempo: float | None, c
 @quiet_option
 def demo(output_dir: Path, seed: int, device: str, force: bool, quiet: bool) -> None:
     """Draw a 20 s procedural clip, soundtrack it with the shipped model; print the paths written."""
-    from cmtlite.render import resolve_soundfont
+    from cmtlite.audio.render import resolve_soundfont
     from cmtlite.soundtrack import make_demo
 
     soundfont = resolve_soundfont()
@@ -238,9 +238,9 @@ def generate(input_path: Path, output: Path | None, midi: Path | None, wav: Path
              tempo: float | None, seed: int, soundfont: Path | None, model_path: Path | None, device: str, force: bool, quiet: bool,
              **options: Any) -> None:  # noqa: ANN401
     """Soundtrack a video (or a controls.json from `cmtlite analyze`)."""
+    from cmtlite.audio.render import resolve_soundfont
     from cmtlite.model import default_model_path
     from cmtlite.outputs import check_outputs
-    from cmtlite.render import resolve_soundfont
     from cmtlite.soundtrack import Outputs, make_soundtrack
 
     if not any((output, midi, wav, stems)):
@@ -264,7 +264,7 @@ def generate(input_path: Path, output: Path | None, midi: Path | None, wav: Path
 @force_option
 def render(midi: Path, output: Path, soundfont: Path | None, loudness_lufs: float, force: bool) -> None:
     """Render a MIDI file to a 44.1 kHz stereo WAV with FluidSynth, loudness-normalized."""
-    from cmtlite.render import render_to_wav
+    from cmtlite.audio.render import render_to_wav
 
     click.echo(str(render_to_wav(midi, output, soundfont=soundfont, loudness_lufs=loudness_lufs, force=force)))
 
@@ -279,7 +279,7 @@ def render(midi: Path, output: Path, soundfont: Path | None, loudness_lufs: floa
 @force_option
 def mux_command(video: Path, audio: Path, output: Path, original_audio: str | None, fade_out_s: float, force: bool) -> None:
     """Put an audio file into a video: video stream copied, audio cut to the video's length."""
-    from cmtlite.mux import mux_audio_file
+    from cmtlite.audio.mux import mux_audio_file
 
     click.echo(str(mux_audio_file(video, audio, output, original_audio=original_audio, fade_out_s=fade_out_s, force=force)))
 
@@ -342,8 +342,8 @@ def prepare(data_dirs: tuple[Path, ...], output_dir: Path, arrange: str, grooves
 @quiet_option
 def progressions(pop909_dir: Path, output: Path, force: bool, quiet: bool) -> None:
     """Mine the most frequent 4- and 8-bar chord progressions of POP909 (in Roman numerals) for the plan."""
+    from cmtlite.music.progressions import mine_progressions
     from cmtlite.outputs import check_outputs
-    from cmtlite.progressions import mine_progressions
 
     check_outputs((output,), inputs=(pop909_dir,), force=force)
     library = mine_progressions(pop909_dir, output, force=force, quiet=quiet)
@@ -385,8 +385,8 @@ def train(corpus_dir: Path, run_dir: Path, config_name: str, max_minutes: float 
     import dataclasses
 
     from cmtlite.model import load_config
-    from cmtlite.train import TrainConfig
-    from cmtlite.train import train as run_training
+    from cmtlite.training.train import TrainConfig
+    from cmtlite.training.train import train as run_training
 
     try:
         model_config = load_config(config_name)
@@ -412,7 +412,7 @@ def train(corpus_dir: Path, run_dir: Path, config_name: str, max_minutes: float 
 @force_option
 def export_command(run_dir: Path, corpus_dir: Path, output: Path, force: bool) -> None:
     """Write a run's weights (fp16) plus a JSON of config, vocabulary, calibration and training summary."""
-    from cmtlite.train import export_model
+    from cmtlite.training.train import export_model
 
     training = export_model(run_dir, corpus_dir, output, force=force)["training"]
     click.echo(f"step {training['steps_done']}, {training['tokens_seen'] / 1e6:.1f} M tokens, validation {training['validation']}")
@@ -439,9 +439,9 @@ def sample(output: Path, bars: int, tempo: float, density: int | None, strength:
            quiet: bool) -> None:
     """Generate music from the model with forced controls and its own plan: key, sections A B A B, chords (no video)."""
     from cmtlite.model import default_model_path
+    from cmtlite.music.plan import sample_plan
+    from cmtlite.music.sampler import constant_controls, sample_to_midi
     from cmtlite.outputs import check_outputs
-    from cmtlite.plan import sample_plan
-    from cmtlite.sampler import constant_controls, sample_to_midi
 
     check_outputs((output, tokens_path), inputs=(model_path or default_model_path(),), force=force)
     plan = sample_plan(bars, key=key, seed=seed)
@@ -541,7 +541,7 @@ def studio(videos: tuple[Path, ...], host: str, port: int, workdir: Path | None,
            model_path: Path | None, soundfont: Path | None, device: str) -> None:
     """Open the local studio page: see the analysis, edit the controls bar by bar, make, compare and export takes."""
     from cmtlite.model import default_model_path
-    from cmtlite.studio import LOCAL_HOSTS, serve
+    from cmtlite.studio.server import LOCAL_HOSTS, serve
 
     if host not in LOCAL_HOSTS:
         click.echo(f"warning: listening on {host}: other machines can reach the studio (the token still guards it)", err=True)

@@ -89,7 +89,7 @@ class FrameTrace(Record):
 @dataclass(frozen=True, kw_only=True)
 class Mood(Record):
     """How the picture feels, 0..1 each: ``valence`` (pleasant), ``arousal`` (lively), from ``brightness`` and ``saturation``
-    (mean luma and chroma of the frames) and motion (:mod:`cmtlite.plan`)."""
+    (mean luma and chroma of the frames) and motion (:mod:`cmtlite.music.plan`)."""
 
     valence: float = json_field(number(low=0.0, high=1.0, digits=3))
     arousal: float = json_field(number(low=0.0, high=1.0, digits=3))

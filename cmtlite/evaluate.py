@@ -39,10 +39,10 @@ from scipy.stats import spearmanr
 from cmtlite.constants import BEATS_PER_BAR, HIT_MIN_STRENGTH, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.controls import VideoControls
 from cmtlite.errors import ConfigError, MidiReadError
-from cmtlite.grid import after_long_shot
 from cmtlite.tokens import chords
 from cmtlite.tokens.midi import chord_markers
 from cmtlite.tokens.vocab import STRENGTH_CAP
+from cmtlite.video.grid import after_long_shot
 
 MUSIC_METRICS = ("PE", "PCE", "SC", "EBR", "IOI", "GPS", "SI", "bass_agreement", "chord_tone_ratio", "bass_chord_tone_ratio")
 CONTROL_METRICS = (

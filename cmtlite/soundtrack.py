@@ -14,9 +14,9 @@ How the controls drive the sampler (:func:`sampler_controls`):
 * hit points (:func:`hit_points`): the 16th nearest every strong visual beat
   and every cut must carry an onset, moved onto the picture by microtiming;
 * the plan: every token carries the planned chord, and tonal notes follow
-  it and the key (:func:`~cmtlite.sampler.harmony_bias`). A ``key`` option
-  plans the chords anew in that key (:func:`~cmtlite.plan.with_plan`); returning
-  sections and phrases echo earlier material (:func:`~cmtlite.plan.echo_ticks`).
+  it and the key (:func:`~cmtlite.music.sampler.harmony_bias`). A ``key`` option
+  plans the chords anew in that key (:func:`~cmtlite.music.plan.with_plan`); returning
+  sections and phrases echo earlier material (:func:`~cmtlite.music.plan.echo_ticks`).
 
 The MIDI carries a marker ``chord <label>`` at every chord change,
 ``section <label>`` at every section start and ``cut`` at every scene cut.
@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from cmtlite.analysis import analyze_video
-from cmtlite.clips import demo_scenes, write_clip
+from cmtlite.audio.mux import check_original_audio, mux
+from cmtlite.audio.render import fit_length, master, render_midi, write_wav
 from cmtlite.constants import (
     BEATS_PER_BAR,
     FADE_OUT_RANGE_S,
@@ -54,17 +55,16 @@ from cmtlite.constants import (
 from cmtlite.controls import VideoControls, read_controls, write_controls
 from cmtlite.errors import ConfigError, OutputError
 from cmtlite.model import CPTransformer
-from cmtlite.mux import check_original_audio, mux
+from cmtlite.music.plan import echo_ticks, marker_ticks, scale_of, with_plan
+from cmtlite.music.sampler import FREE, Controls, check_instruments, generate_tokens, regenerate_bars
 from cmtlite.outputs import atomic_output, check_outputs
-from cmtlite.plan import echo_ticks, marker_ticks, scale_of, with_plan
 from cmtlite.plots import plot_soundtrack
-from cmtlite.render import fit_length, master, render_midi, write_wav
-from cmtlite.sampler import FREE, Controls, check_instruments, generate_tokens, regenerate_bars
 from cmtlite.timing import TempoMap, check_tempo_bpm
 from cmtlite.tokens.chords import parse_key
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, START_COL, Score, decode
 from cmtlite.tokens.midi import write_midi
 from cmtlite.tokens.vocab import DRUMS, FAMILIES, MAX_DENSITY, STRENGTH_CAP
+from cmtlite.video.clips import demo_scenes, write_clip
 
 GENERATION_BUDGET_S = 120.0  # sampling must finish within this
 GENERATION_BUDGET_S_PER_VIDEO_S = 2.0  # ... plus this per second of video (it runs at ~0.1 s per video second)
@@ -278,7 +278,7 @@ def compose(model: CPTransformer, controls: VideoControls, music: MusicOptions, 
 def recompose(model: CPTransformer, controls: VideoControls, music: MusicOptions, tokens: np.ndarray, bars: tuple[int, int]) -> Soundtrack:
     """An earlier soundtrack's ``tokens`` with bars ``first..last`` (inclusive) made anew; every note outside them is kept.
 
-    See :func:`~cmtlite.sampler.regenerate_bars` for how the seams are made.
+    See :func:`~cmtlite.music.sampler.regenerate_bars` for how the seams are made.
     """
     new = regenerate_bars(model, sampler_controls(controls, music), tokens, bars, seed=music.seed, temperature=music.temperature)
     return soundtrack_of(new, controls, music)
@@ -295,7 +295,7 @@ def soundtrack_of(tokens: np.ndarray, controls: VideoControls, music: MusicOptio
 
 
 def plan_markers(controls: VideoControls) -> list[tuple[float, str]]:
-    """(video time s, text) markers of the plan (:func:`~cmtlite.plan.marker_ticks`); the section and chord in force
+    """(video time s, text) markers of the plan (:func:`~cmtlite.music.plan.marker_ticks`); the section and chord in force
     when the video starts (a pickup starts the grid before it) are marked at 0 s."""
     ticks_and_texts = marker_ticks(controls.sections, controls.chords)
     times_s = controls.timing().ticks_to_seconds(np.array([tick for tick, _ in ticks_and_texts], float))
@@ -396,7 +396,7 @@ def load_controls(
     A relative ``video_path`` in a controls file is looked up beside the file.
     The controls have a plan: a video's is made in ``key`` (None: the mood's)
     with ``seed``; a file's is kept unless it has none or ``key`` asks for
-    another key (:func:`~cmtlite.plan.with_plan`).
+    another key (:func:`~cmtlite.music.plan.with_plan`).
 
     Raises
     ------

@@ -13,12 +13,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from cmtlite.audio.mux import mux
+from cmtlite.audio.render import SAMPLE_RATE, _bundled_soundfont
 from cmtlite.cli import cli
-from cmtlite.clips import Scene, write_clip, write_frames
 from cmtlite.model import CONFIGS, CPTransformer, save_model
-from cmtlite.mux import mux
-from cmtlite.render import SAMPLE_RATE, _bundled_soundfont
 from cmtlite.tokens.codec import make_score
+from cmtlite.video.clips import Scene, write_clip, write_frames
 from cmtlite.video.decode import probe_video
 
 SMALL = (320, 180)

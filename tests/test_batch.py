@@ -12,7 +12,7 @@ import time
 import pytest
 
 from cmtlite.batch import find_jobs, path_seed
-from cmtlite.clips import Scene, write_clip
+from cmtlite.video.clips import Scene, write_clip
 from tests.conftest import SMALL_SOUNDFONT, assert_bad_input, needs_soundfont, run
 
 pytestmark = needs_soundfont

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cmtlite.clips import Scene, scene_frames, write_clip, write_frames
+from cmtlite.video.clips import Scene, scene_frames, write_clip, write_frames
 from tests.conftest import SMALL_SOUNDFONT, assert_bad_input, bad_video, needs_soundfont, run
 
 pytestmark = needs_soundfont

@@ -12,9 +12,9 @@ import pyloudnorm
 import pytest
 from scipy.io import wavfile
 
+from cmtlite.audio.render import SAMPLE_RATE
 from cmtlite.constants import MODEL_PATH
 from cmtlite.controls import VideoControls
-from cmtlite.render import SAMPLE_RATE
 from cmtlite.video.decode import probe_video
 from tests.conftest import SMALL_SOUNDFONT, assert_bad_input, audio_duration_s, needs_soundfont, packets, run
 
@@ -183,7 +183,7 @@ def test_demo_with_the_shipped_model(tmp_path):
 
 def test_sampler_controls_follow_the_video_controls():
     from cmtlite.controls import VideoControls
-    from cmtlite.sampler import FREE
+    from cmtlite.music.sampler import FREE
     from cmtlite.soundtrack import MusicOptions, sampler_controls
 
     doc = {

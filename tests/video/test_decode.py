@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cmtlite.clips import demo_scenes, draw_frame, write_clip, write_frames
 from cmtlite.errors import VideoReadError
+from cmtlite.video.clips import demo_scenes, draw_frame, write_clip, write_frames
 from cmtlite.video.decode import analysis_size, open_video, probe_video
 from cmtlite.video.motion import measure_motion
 from tests.conftest import SMALL

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cmtlite.clips import Scene, write_clip
+from cmtlite.video.clips import Scene, write_clip
 from cmtlite.video.decode import open_video
 from cmtlite.video.motion import measure_motion
 from tests.conftest import SMALL

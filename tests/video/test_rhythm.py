@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cmtlite.clips import Scene, cut_times_s, impact_times_s, write_clip
+from cmtlite.video.clips import Scene, cut_times_s, impact_times_s, write_clip
 from cmtlite.video.decode import open_video
 from cmtlite.video.motion import measure_motion
 from cmtlite.video.rhythm import VisualBeats, add_regular_beats, detect_cuts, detect_visual_beats, estimate_tempo, saliency_envelope

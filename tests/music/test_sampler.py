@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from cmtlite.errors import ConfigError
-from cmtlite.plan import sample_plan
-from cmtlite.sampler import FREE, SAMPLING, SILENT_LIMIT_BARS, Controls, _sample, constant_controls, generate_tokens, harmony_bias
+from cmtlite.music.plan import sample_plan
+from cmtlite.music.sampler import FREE, SAMPLING, SILENT_LIMIT_BARS, Controls, _sample, constant_controls, generate_tokens, harmony_bias
 from cmtlite.tokens.chords import chord_pitch_classes, parse_chord
 from cmtlite.tokens.codec import bar_densities, beat_timing, decode, grammar_errors
 from cmtlite.tokens.vocab import (

@@ -39,8 +39,8 @@ from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.controls import chords_per_tick
 from cmtlite.errors import ConfigError, TimeBudgetError
 from cmtlite.model import CPTransformer, KVCache
+from cmtlite.music.plan import Plan, echo_ticks, marker_ticks, scale_of
 from cmtlite.outputs import atomic_output
-from cmtlite.plan import Plan, echo_ticks, marker_ticks, scale_of
 from cmtlite.progress import progress_bar
 from cmtlite.tokens.chords import NO_CHORD, chord_tone_table
 from cmtlite.tokens.codec import beat_timing, carried_beat_timing, decode
@@ -110,7 +110,7 @@ class Controls:
     scale : np.ndarray [shape=(12,) or (0,), dtype=bool]
         Pitch classes of the key's scale; empty: no key.
     echo : np.ndarray [shape=(n_bars * 16,) or (0,), dtype=int]
-        The earlier tick each tick echoes, -1 for none (:func:`~cmtlite.plan.echo_ticks`); empty: no echoes.
+        The earlier tick each tick echoes, -1 for none (:func:`~cmtlite.music.plan.echo_ticks`); empty: no echoes.
     """
 
     n_bars: int

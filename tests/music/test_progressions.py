@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cmtlite.errors import ConfigError
-from cmtlite.progressions import (
+from cmtlite.music.progressions import (
     DEGREES,
     SLOTS_PER_BAR,
     chord_degree,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cmtlite.mux import duck_gain, mix, mux, read_audio
-from cmtlite.render import SAMPLE_RATE
+from cmtlite.audio.mux import duck_gain, mix, mux, read_audio
+from cmtlite.audio.render import SAMPLE_RATE
 from cmtlite.video.decode import probe_video
 from tests.conftest import assert_bad_input, audio_duration_s, packets, run, tone
 

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from cmtlite.analysis import analyze_video
-from cmtlite.clips import Scene, write_clip
 from cmtlite.controls import ChordChange, Mood, Section, VideoControls
 from cmtlite.errors import ConfigError
-from cmtlite.plan import (
+from cmtlite.music.plan import (
     echo_ticks,
     label_cycles,
     make_plan,
@@ -28,6 +27,7 @@ from cmtlite.plan import (
     with_plan,
 )
 from cmtlite.tokens.chords import chord_label, chord_pitch_classes, parse_chord, parse_key
+from cmtlite.video.clips import Scene, write_clip
 from tests.conftest import SMALL, minimal_controls
 
 

@@ -32,13 +32,13 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from cmtlite.analysis import analyze_video
+from cmtlite.audio.mux import mux, read_audio
+from cmtlite.audio.render import master, write_wav
 from cmtlite.controls import VideoControls, read_controls, write_controls
 from cmtlite.errors import CmtliteError, ConfigError
 from cmtlite.model import CPTransformer
-from cmtlite.mux import mux, read_audio
 from cmtlite.outputs import atomic_output, write_json
 from cmtlite.progress import reporting_to
-from cmtlite.render import master, write_wav
 from cmtlite.soundtrack import (
     MixOptions,
     MusicOptions,

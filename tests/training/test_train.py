@@ -10,7 +10,7 @@ import pytest
 from cmtlite.model import CONFIGS, load_model
 from cmtlite.tokens.corpus import load_corpus
 from cmtlite.tokens.vocab import N_FIELDS
-from cmtlite.train import TrainConfig, learning_rate, sample_windows, train
+from cmtlite.training.train import TrainConfig, learning_rate, sample_windows, train
 from tests.conftest import assert_bad_input, run
 
 TINY = CONFIGS["tiny"]

@@ -14,10 +14,10 @@ import av
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
+from cmtlite.audio.render import SAMPLE_RATE, TRUE_PEAK_DBTP, fit_length, limit
 from cmtlite.constants import MUX_SUFFIXES
 from cmtlite.errors import ConfigError, VideoReadError
 from cmtlite.outputs import atomic_output, check_outputs
-from cmtlite.render import SAMPLE_RATE, TRUE_PEAK_DBTP, fit_length, limit
 from cmtlite.video.decode import probe_video
 
 ORIGINAL_AUDIO_MODES = ("keep", "duck", "drop")
@@ -87,7 +87,7 @@ def mux(
     """Write ``output``: the video's packets copied unchanged plus ``music`` (n, 2) as AAC, in one pass over the video.
 
     ``music`` should already be cut to the video's duration (see
-    :func:`~cmtlite.render.fit_length`). The video's own sound is mixed in as
+    :func:`~cmtlite.audio.render.fit_length`). The video's own sound is mixed in as
     ``original_audio`` says (:func:`mix`; None: ``duck`` when it has sound,
     else ``drop``). Other streams are not copied.
 

@@ -5,7 +5,7 @@ multipart uploads, range requests for the player, and a test client). It
 binds 127.0.0.1 unless told otherwise, makes a random token per start and
 checks it in constant time on every ``/api/`` call (``Authorization: Bearer``
 or ``?token=``), and serves only files it finds inside its work folder by ids
-it chose itself (see :mod:`cmtlite.projects`). The page and its script are
+it chose itself (see :mod:`cmtlite.studio.projects`). The page and its script are
 package files, served locally: nothing comes from a CDN.
 
 API (the page uses it too)::
@@ -36,7 +36,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from cmtlite.errors import CmtliteError, ConfigError
-from cmtlite.projects import NotFoundError, ProjectStore, TakeRequest, TooLargeError
+from cmtlite.studio.projects import NotFoundError, ProjectStore, TakeRequest, TooLargeError
 
 PAGE_FILES = {"index.html": "text/html", "studio.js": "text/javascript", "studio.css": "text/css"}
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -49,7 +49,7 @@ def default_workdir() -> Path:
 
 
 def _page_file(name: str) -> bytes:
-    return resources.files("cmtlite").joinpath("studio_page", name).read_bytes()
+    return resources.files("cmtlite.studio").joinpath("page", name).read_bytes()
 
 
 def create_app(store: ProjectStore, token: str) -> FastAPI:
@@ -178,8 +178,8 @@ def serve(
     """
     import uvicorn
 
+    from cmtlite.audio.render import resolve_soundfont
     from cmtlite.model import load_model, resolve_device
-    from cmtlite.render import resolve_soundfont
 
     workdir = Path(workdir) if workdir is not None else default_workdir()
     try:

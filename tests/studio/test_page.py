@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from cmtlite.projects import ProjectStore
-from cmtlite.studio import create_app
+from cmtlite.studio.projects import ProjectStore
+from cmtlite.studio.server import create_app
 from tests.conftest import SMALL_SOUNDFONT, needs_soundfont
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

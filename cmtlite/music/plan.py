@@ -23,7 +23,7 @@ an earlier section's takes that section's label, else the next letter. So
 shots A B A' B' give sections A B A B.
 
 *Chords* (:func:`plan_chords`): every label gets a progression from the
-library (:mod:`cmtlite.progressions`) of its mode, drawn by the seed in
+library (:mod:`cmtlite.music.progressions`) of its mode, drawn by the seed in
 proportion to its count (a new label avoids its predecessor's progression),
 played from its section's first bar and repeated to the section's end; a
 label whose first section is shorter than its progression cycles the
@@ -34,7 +34,7 @@ two bars are a cadence (V7 - I, or i in minor).
 *Echoes* (:func:`echo_ticks`): a returning section's bars echo its first
 occurrence's, and inside a section a bar echoes the bar a chord cycle (at
 most 4 bars) before; the sampler leans towards the onsets, instruments and pitches heard
-there (:mod:`cmtlite.sampler`), so material returns varied, under the
+there (:mod:`cmtlite.music.sampler`), so material returns varied, under the
 picture's own density and hits.
 """
 
@@ -48,7 +48,7 @@ import numpy as np
 
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.controls import ChordChange, Mood, Section, VideoControls
-from cmtlite.progressions import SLOTS_PER_BAR, Progression, degree_chord, load_progressions
+from cmtlite.music.progressions import SLOTS_PER_BAR, Progression, degree_chord, load_progressions
 from cmtlite.tokens.chords import MODES, NO_CHORD, chord_label, chord_value, key_label, parse_key
 from cmtlite.tokens.midi import CHORD_MARKER, SECTION_MARKER
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cmtlite.grid import MAX_TEMPO_CHANGE, TEMPO_MAP_RANGE, after_long_shot, fit_grid, fit_tempo_map
 from cmtlite.timing import TempoMap
+from cmtlite.video.grid import MAX_TEMPO_CHANGE, TEMPO_MAP_RANGE, after_long_shot, fit_grid, fit_tempo_map
 from cmtlite.video.rhythm import VisualBeats
 
 

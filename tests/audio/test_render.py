@@ -9,8 +9,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from cmtlite.errors import ConfigError, MidiReadError
-from cmtlite.render import (
+from cmtlite.audio.render import (
     SAMPLE_RATE,
     SOUNDFONT_ENV,
     TAIL_S,
@@ -20,6 +19,7 @@ from cmtlite.render import (
     resolve_soundfont,
     true_peak_db,
 )
+from cmtlite.errors import ConfigError, MidiReadError
 from cmtlite.tokens.codec import make_score
 from cmtlite.tokens.midi import write_midi
 from tests.conftest import SMALL_SOUNDFONT, assert_bad_input, needs_soundfont, run

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cmtlite.controls import VideoControls
-from cmtlite.projects import ProjectStore
-from cmtlite.studio import create_app
+from cmtlite.studio.projects import ProjectStore
+from cmtlite.studio.server import create_app
 from tests.conftest import SMALL_SOUNDFONT, needs_soundfont
 
 pytestmark = needs_soundfont

@@ -1,0 +1,1 @@
+"""Audio: FluidSynth rendering, mastering and the mux into the video."""

@@ -1,0 +1,1 @@
+"""Training the CP Transformer on the token corpus."""
