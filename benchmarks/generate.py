@@ -22,8 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cmtlite.model import default_model_path, load_model
+from cmtlite.music.grammar import constant_controls
 from cmtlite.music.plan import sample_plan
-from cmtlite.music.sampler import constant_controls, generate_tokens
+from cmtlite.music.sampler import generate_tokens
 
 BARS_FOR_EVENTS = 200  # more bars than any event count below needs: runs stop at max_tokens
 

@@ -38,10 +38,12 @@ from cmtlite.constants import REPO_ROOT, TICKS_PER_BAR
 from cmtlite.controls import ChordChange
 from cmtlite.evaluate import chord_tone_ratio, evaluate_file
 from cmtlite.model import default_model_path, load_model
+from cmtlite.music.grammar import constant_controls
 from cmtlite.music.plan import sample_plan
-from cmtlite.music.sampler import constant_controls, generate_tokens
+from cmtlite.music.sampler import generate_tokens
 from cmtlite.soundtrack import MusicOptions, compose, write_soundtrack_midi
 from cmtlite.tokens.arrange import arrange_song
+from cmtlite.tokens.chords import Key
 from cmtlite.tokens.codec import Score, decode
 from cmtlite.tokens.midi import read_midi
 from cmtlite.tokens.vocab import BASS, DRUMS, FAMILIES
@@ -111,12 +113,12 @@ def unseen_clips(folder: Path) -> list[Path]:
 
 
 def soundtrack_row(model, video: Path, folder: Path, seed: int, **options) -> dict:  # noqa: ANN001, ANN003
-    controls = analyze_video(video, seed=seed, key=options.get("key"))
+    controls = analyze_video(video, seed=seed, key=Key.parse(options["key"]) if "key" in options else None)
     track = compose(model, controls, MusicOptions(seed=seed, **options))
     midi = folder / f"{video.stem}-{seed}-{options.get('key', 'auto')}.mid"
     write_soundtrack_midi(track, midi)
     metrics = evaluate_file(midi)
-    return {"clip": video.name, "seed": seed, "key": controls.key, "heard_key": metrics["key"],
+    return {"clip": video.name, "seed": seed, "key": controls.key.label, "heard_key": metrics["key"],
             "sections": "".join(s.label for s in controls.sections), "bars": controls.n_bars,
             **{m: metrics[m] for m in METRICS}, **{f"bars_{k}": v for k, v in family_bar_share(track.score).items()}}
 
@@ -142,13 +144,13 @@ def mood_clips(folder: Path) -> dict:
     out = {}
     for name, shots in (("dark, grey, slow", dark), ("bright, colourful, lively", bright)):
         controls = analyze_video(write_clip(folder / f"{name.split(',')[0]}.mp4", shots, size=SIZE))
-        out[name] = {"key": controls.key, **dataclasses.asdict(controls.mood)}
+        out[name] = {"key": controls.key.label, **dataclasses.asdict(controls.mood)}
     return out
 
 
 def hand_edited(model, video: Path, folder: Path) -> dict:  # noqa: ANN001
     controls = analyze_video(video)
-    edited = dataclasses.replace(controls, key="D:min", chords=(ChordChange(bar=0, label="D:min"),))
+    edited = dataclasses.replace(controls, key=Key(2, "min"), chords=(ChordChange(bar=0, label="D:min"),))
     track = compose(model, edited, MusicOptions(seed=0))
     midi = folder / "edited.mid"
     write_soundtrack_midi(track, midi)

@@ -32,7 +32,8 @@ from cmtlite.audio.render import master, resolve_soundfont, write_wav
 from cmtlite.constants import REPO_ROOT
 from cmtlite.evaluate import CONTROL_METRICS, MUSIC_METRICS, control_metrics, evaluate_file, mean_metrics, read_notes
 from cmtlite.model import default_model_path, load_model
-from cmtlite.music.sampler import FREE, Controls, generate_tokens
+from cmtlite.music.grammar import FREE, Controls
+from cmtlite.music.sampler import generate_tokens
 from cmtlite.plots import plot_soundtrack
 from cmtlite.soundtrack import HitPoints, MusicOptions, Soundtrack, compose, render_raw, write_soundtrack_midi
 from cmtlite.tokens.codec import decode

@@ -26,7 +26,6 @@ from cmtlite.music.plan import make_plan, mood_key, picture_mood, shot_sections
 from cmtlite.outputs import check_outputs
 from cmtlite.plots import plot_analysis
 from cmtlite.timing import TempoMap, check_tempo_bpm
-from cmtlite.tokens.chords import key_label, parse_key
 from cmtlite.video.decode import VideoInfo, open_video
 from cmtlite.video.grid import bar_speeds, beat_strength_levels, fit_grid, fit_tempo_map
 from cmtlite.video.motion import FrameMotion, measure_motion
@@ -98,8 +97,8 @@ def analyze_video(
         Density and strength mapping (default: the shipped ``models/calibration.json``).
     quiet : bool
         No progress bar (default True).
-    key : str or None
-        The key (``C``, ``Am``, ``F#:min``; None: from the picture's mood).
+    key : Key or None
+        The key (None: from the picture's mood).
     seed : int
         Seed of the chord plan.
 
@@ -136,7 +135,7 @@ def analyze_video(
         timing = fit_tempo_map(beats, cuts_s, tempo_bpm=bpm, duration_s=duration_s)
     if source == "analysis":  # the motion is periodic: faint beats on its grid count too
         beats = add_regular_beats(motion.times_s, saliency, beats, timing.beat_times_s())
-    plan = make_plan(key_label(*parse_key(key)) if key else mood_key(mood), _sections(timing, motion, cut_frames), timing.n_bars, seed=seed)
+    plan = make_plan(key or mood_key(mood), _sections(timing, motion, cut_frames), timing.n_bars, seed=seed)
     draft = VideoControls(
         cmtlite_version=__version__,
         video_path=str(video.info.path),

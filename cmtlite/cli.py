@@ -20,6 +20,7 @@ import click
 from cmtlite import __version__
 from cmtlite.constants import FADE_OUT_RANGE_S, LOUDNESS_RANGE_LUFS, MUX_SUFFIXES, SHIFT_RANGE, USER_TEMPO_RANGE_BPM
 from cmtlite.errors import CmtliteError
+from cmtlite.tokens.chords import Key
 from cmtlite.tokens.vocab import FAMILIES as FAMILY_NAMES
 from cmtlite.tokens.vocab import MAX_DENSITY, STRENGTH_CAP
 
@@ -88,14 +89,13 @@ def _families(ctx: click.Context, param: click.Parameter, text: str) -> tuple[st
     return names
 
 
-def _key(ctx: click.Context, param: click.Parameter, text: str | None) -> str | None:
+def _key(ctx: click.Context, param: click.Parameter, text: str | None) -> Key | None:
     """A key (``C``, ``Am``, ``F#m``, ``A:min``) or None for ``auto``."""
-    from cmtlite.tokens.chords import key_label, parse_key
 
     if text is None or text == "auto":
         return None
     try:
-        return key_label(*parse_key(text))
+        return Key.parse(text)
     except ValueError as err:
         raise click.BadParameter(str(err), ctx=ctx, param=param) from err
 
@@ -439,8 +439,9 @@ def sample(output: Path, bars: int, tempo: float, density: int | None, strength:
            quiet: bool) -> None:
     """Generate music from the model with forced controls and its own plan: key, sections A B A B, chords (no video)."""
     from cmtlite.model import default_model_path
+    from cmtlite.music.grammar import constant_controls
     from cmtlite.music.plan import sample_plan
-    from cmtlite.music.sampler import constant_controls, sample_to_midi
+    from cmtlite.music.writer import sample_to_midi
     from cmtlite.outputs import check_outputs
 
     check_outputs((output, tokens_path), inputs=(model_path or default_model_path(),), force=force)

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from cmtlite.errors import ConfigError
 from cmtlite.outputs import write_json
 from cmtlite.records import Record, Spec, array, flag, integer, json_field, list_of, number, record, text
 from cmtlite.timing import TempoMap
-from cmtlite.tokens.chords import chords_from_changes, key_label, parse_chord, parse_key
+from cmtlite.tokens.chords import Key, chords_from_changes, parse_chord, parse_key
 
 MAX_BARS = 100_000
 MAX_STRENGTH_LEVEL = 1000
@@ -130,13 +131,18 @@ class ChordChange(Record):
     beat: int = json_field(integer(low=0, high=BEATS_PER_BAR - 1), default=0)
     label: str = json_field(_checked(parse_chord, "a chord label"))
 
+    @cached_property
+    def value(self) -> int:
+        """The chord value (:mod:`cmtlite.tokens.chords`) of ``label``, parsed once."""
+        return parse_chord(self.label)
 
-def _read_key(value: object, where: str) -> str:
-    """A key (``A:min``, ``Am``, ``C``) written as ``tonic:mode``."""
-    return key_label(*parse_key(_checked(parse_key, "a key such as A:min").read(value, where)))
+
+def _read_key(value: object, where: str) -> Key:
+    """A key (``A:min``, ``Am``, ``C``), written back as ``tonic:mode``."""
+    return Key.parse(_checked(parse_key, "a key such as A:min").read(value, where))
 
 
-_KEY = Spec(_read_key, str)
+_KEY = Spec(_read_key, lambda key: key.label)
 
 
 def _check_starts(name: str, starts: list[tuple[int, int]], n_bars: int) -> None:
@@ -208,7 +214,7 @@ class VideoControls(Record):
     beats: tuple[Beat, ...] = json_field(list_of(record(Beat)))
     frame_motion: FrameTrace | None = json_field(record(FrameTrace), default=None)
     mood: Mood | None = json_field(record(Mood), default=None)
-    key: str | None = json_field(_KEY, default=None)
+    key: Key | None = json_field(_KEY, default=None)
     sections: tuple[Section, ...] = json_field(list_of(record(Section)), default=())
     chords: tuple[ChordChange, ...] = json_field(list_of(record(ChordChange)), default=())
     calibration: Calibration = json_field(_CALIBRATION, default_factory=load_calibration)
@@ -282,7 +288,7 @@ class VideoControls(Record):
 def chords_per_tick(chords: tuple[ChordChange, ...], n_bars: int) -> np.ndarray:
     """Chord value at every tick of ``n_bars`` bars, shape (n_bars * 16,), from the changes (none before the first)."""
     ticks = [change.bar * TICKS_PER_BAR + change.beat * TICKS_PER_BEAT for change in chords]
-    return chords_from_changes(ticks, [parse_chord(change.label) for change in chords], n_bars * TICKS_PER_BAR)
+    return chords_from_changes(ticks, [change.value for change in chords], n_bars * TICKS_PER_BAR)
 
 
 def read_controls(path: Path) -> VideoControls:

@@ -263,7 +263,7 @@ def estimate_key(notes: Notes) -> tuple[str | None, float | None]:
         return None, None
     weights = np.maximum(notes.end_beats[tonal] - notes.start_beats[tonal], 1e-3)
     found = chords.estimate_key(np.bincount(notes.pitch[tonal] % 12, weights=weights, minlength=12))
-    return (None, None) if found is None else (found[0], round(found[1], 4))
+    return (None, None) if found is None else (found[0].label, round(found[1], 4))
 
 
 def control_metrics(notes: Notes, controls: VideoControls) -> dict[str, float | None]:

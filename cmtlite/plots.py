@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT  # noqa: E402
 from cmtlite.controls import VideoControls  # noqa: E402
 from cmtlite.outputs import atomic_output  # noqa: E402
+from cmtlite.timing import tempo_to_beat_s
 
 
 def _mark_bars(axes: list[plt.Axes], bar_times_s: np.ndarray) -> None:
@@ -72,7 +73,7 @@ def plot_analysis(controls: VideoControls, path: Path, *, force: bool) -> Path:
     grid_beats_s = controls.beat_time_s()
     downbeat = np.arange(len(grid_beats_s)) % BEATS_PER_BAR == 0
     colors = np.where(downbeat, "tab:purple", "tab:pink")
-    ax_beat.bar(grid_beats_s, controls.beat_strength_level(), width=0.35 * 60.0 / controls.tempo_bpm, color=colors)
+    ax_beat.bar(grid_beats_s, controls.beat_strength_level(), width=0.35 * tempo_to_beat_s(controls.tempo_bpm), color=colors)
     ax_beat.set_ylabel("strength level\nper beat")
     ax_beat.set_xlabel("time (s)   |   grey lines: bars (purple: downbeats)")
     for ax in (ax_speed, ax_sal, ax_beat):

@@ -55,12 +55,14 @@ from cmtlite.constants import (
 from cmtlite.controls import VideoControls, read_controls, write_controls
 from cmtlite.errors import ConfigError, OutputError
 from cmtlite.model import CPTransformer
+from cmtlite.music.grammar import FREE, Controls, check_instruments
 from cmtlite.music.plan import echo_ticks, marker_ticks, scale_of, with_plan
-from cmtlite.music.sampler import FREE, Controls, check_instruments, generate_tokens, regenerate_bars
+from cmtlite.music.regenerate import regenerate_bars
+from cmtlite.music.sampler import generate_tokens
 from cmtlite.outputs import atomic_output, check_outputs
 from cmtlite.plots import plot_soundtrack
 from cmtlite.timing import TempoMap, check_tempo_bpm
-from cmtlite.tokens.chords import parse_key
+from cmtlite.tokens.chords import Key
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, START_COL, Score, decode
 from cmtlite.tokens.midi import write_midi
 from cmtlite.tokens.vocab import DRUMS, FAMILIES, MAX_DENSITY, STRENGTH_CAP
@@ -96,12 +98,12 @@ class MusicOptions:
     instruments: tuple[str, ...] = FAMILIES  # families the model may play
     seed: int = 0
     temperature: float = 1.0  # multiplies every field's sampling temperature, > 0
-    key: str | None = None  # C, Am, F#:min ...; None: the controls' key (from the picture's mood)
+    key: Key | None = None  # None: the controls' key (from the picture's mood); text (C, Am, F#:min ...) is parsed here
 
     def __post_init__(self) -> None:
-        if self.key is not None:
+        if isinstance(self.key, str):
             try:
-                parse_key(self.key)
+                object.__setattr__(self, "key", Key.parse(self.key))
             except ValueError as err:
                 raise ConfigError(str(err)) from err
         check_range(self.density_shift, "density shift", *SHIFT_RANGE)
@@ -278,7 +280,7 @@ def compose(model: CPTransformer, controls: VideoControls, music: MusicOptions, 
 def recompose(model: CPTransformer, controls: VideoControls, music: MusicOptions, tokens: np.ndarray, bars: tuple[int, int]) -> Soundtrack:
     """An earlier soundtrack's ``tokens`` with bars ``first..last`` (inclusive) made anew; every note outside them is kept.
 
-    See :func:`~cmtlite.music.sampler.regenerate_bars` for how the seams are made.
+    See :func:`~cmtlite.music.regenerate.regenerate_bars` for how the seams are made.
     """
     new = regenerate_bars(model, sampler_controls(controls, music), tokens, bars, seed=music.seed, temperature=music.temperature)
     return soundtrack_of(new, controls, music)

@@ -30,6 +30,16 @@ def check_tempo_bpm(tempo_bpm: float) -> float:
     return float(tempo_bpm)
 
 
+def tempo_to_beat_s(tempo_bpm: np.ndarray | float) -> np.ndarray | float:
+    """Seconds per beat at ``tempo_bpm`` beats per minute (any shape)."""
+    return 60.0 / tempo_bpm
+
+
+def beat_s_to_tempo(beat_s: np.ndarray | float) -> np.ndarray | float:
+    """Tempo in beats per minute of beats ``beat_s`` seconds apart (any shape): the inverse of :func:`tempo_to_beat_s`."""
+    return 60.0 / beat_s
+
+
 def seconds_to_ticks(seconds: np.ndarray | float, *, tempo_bpm: float, ticks_per_beat: int = TICKS_PER_BEAT) -> np.ndarray | float:
     """Seconds (any shape) to ticks (``ticks_per_beat`` a beat, default 4), not rounded, at a constant tempo; second 0 is tick 0."""
     return seconds * (ticks_per_beat * tempo_bpm / 60.0)

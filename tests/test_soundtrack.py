@@ -183,7 +183,7 @@ def test_demo_with_the_shipped_model(tmp_path):
 
 def test_sampler_controls_follow_the_video_controls():
     from cmtlite.controls import VideoControls
-    from cmtlite.music.sampler import FREE
+    from cmtlite.music.grammar import FREE
     from cmtlite.soundtrack import MusicOptions, sampler_controls
 
     doc = {

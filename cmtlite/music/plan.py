@@ -49,7 +49,7 @@ import numpy as np
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.controls import ChordChange, Mood, Section, VideoControls
 from cmtlite.music.progressions import SLOTS_PER_BAR, Progression, degree_chord, load_progressions
-from cmtlite.tokens.chords import MODES, NO_CHORD, chord_label, chord_value, key_label, parse_key
+from cmtlite.tokens.chords import MODES, NO_CHORD, Key, chord_label, chord_value
 from cmtlite.tokens.midi import CHORD_MARKER, SECTION_MARKER
 
 MINOR_BELOW_VALENCE = 0.4
@@ -65,9 +65,9 @@ MAX_CYCLE_BARS = 4  # inside a long section, a bar echoes the bar at most this f
 
 @dataclass(frozen=True)
 class Plan:
-    """What the music follows besides density and strength: ``key`` (``A:min``), ``sections`` and ``chords``."""
+    """What the music follows besides density and strength: ``key``, ``sections`` and ``chords``."""
 
-    key: str
+    key: Key
     sections: tuple[Section, ...]
     chords: tuple[ChordChange, ...]
 
@@ -85,11 +85,11 @@ def picture_mood(colour: np.ndarray, speed: np.ndarray) -> Mood:
     return Mood(valence=valence, arousal=arousal, brightness=brightness, saturation=saturation)
 
 
-def mood_key(mood: Mood) -> str:
-    """The key (``tonic:mode``) the mood calls for (module doc)."""
+def mood_key(mood: Mood) -> Key:
+    """The key the mood calls for (module doc)."""
     tonics = MINOR_TONICS if mood.valence < MINOR_BELOW_VALENCE else MAJOR_TONICS
     tonic = tonics[min(int(mood.arousal * len(tonics)), len(tonics) - 1)]
-    return key_label(tonic, "min" if tonics is MINOR_TONICS else "maj")
+    return Key(tonic, "min" if tonics is MINOR_TONICS else "maj")
 
 
 def section_labels(n: int) -> list[str]:
@@ -143,9 +143,9 @@ def label_cycles(sections: tuple[Section, ...], n_bars: int) -> dict[str, int]:
     return cycles
 
 
-def plan_chords(key: str, sections: tuple[Section, ...], n_bars: int, *, seed: int) -> tuple[ChordChange, ...]:
+def plan_chords(key: Key, sections: tuple[Section, ...], n_bars: int, *, seed: int) -> tuple[ChordChange, ...]:
     """The chord changes of a piece of ``n_bars`` bars in ``key`` with these ``sections`` (module doc)."""
-    tonic, mode = parse_key(key)
+    tonic, mode = key.tonic, key.mode
     library = load_progressions()[mode]
     rng = np.random.default_rng([seed, 909])
     chosen: dict[str, Progression] = {}
@@ -168,19 +168,18 @@ def plan_chords(key: str, sections: tuple[Section, ...], n_bars: int, *, seed: i
     )
 
 
-def make_plan(key: str, sections: tuple[Section, ...], n_bars: int, *, seed: int) -> Plan:
+def make_plan(key: Key, sections: tuple[Section, ...], n_bars: int, *, seed: int) -> Plan:
     """A :class:`Plan` in ``key`` over these sections (none: one section A), its chords seeded."""
     sections = sections or (Section(start_bar=0, label="A"),)
     return Plan(key=key, sections=sections, chords=plan_chords(key, sections, n_bars, seed=seed))
 
 
-def with_plan(controls: VideoControls, key: str | None, *, seed: int) -> VideoControls:
+def with_plan(controls: VideoControls, key: Key | None, *, seed: int) -> VideoControls:
     """``controls`` with a plan: as it is when it has chords and no other ``key`` is asked for; else planned anew
     in ``key`` (None: its own key, else its mood's, else C major) over its sections."""
-    key = key_label(*parse_key(key)) if key else None
     if controls.chords and (key is None or key == controls.key):
         return controls
-    key = key or controls.key or (mood_key(controls.mood) if controls.mood else "C:maj")
+    key = key or controls.key or (mood_key(controls.mood) if controls.mood else Key(0, "maj"))
     plan = make_plan(key, controls.sections, controls.n_bars, seed=seed)
     return dataclasses.replace(controls, key=plan.key, sections=plan.sections, chords=plan.chords)
 
@@ -219,25 +218,24 @@ def marker_ticks(sections: tuple[Section, ...], chords: tuple[ChordChange, ...])
     ]
 
 
-def scale_of(key: str) -> np.ndarray:
+def scale_of(key: Key) -> np.ndarray:
     """Pitch classes (12 bools) of a key's scale: major, or natural minor with the raised seventh (harmonic minor's V7)."""
-    tonic, mode = parse_key(key)
-    steps = (0, 2, 4, 5, 7, 9, 11) if mode == "maj" else (0, 2, 3, 5, 7, 8, 10, 11)
+    steps = (0, 2, 4, 5, 7, 9, 11) if key.mode == "maj" else (0, 2, 3, 5, 7, 8, 10, 11)
     scale = np.zeros(12, bool)
-    scale[[(tonic + step) % 12 for step in steps]] = True
+    scale[[(key.tonic + step) % 12 for step in steps]] = True
     return scale
 
 
-def sample_plan(n_bars: int, *, key: str | None, seed: int) -> Plan:
+def sample_plan(n_bars: int, *, key: Key | None, seed: int) -> Plan:
     """The plan of a piece without a picture: ``key`` (None: drawn by the seed), 8-bar sections A B A B, seeded chords."""
-    key = key_label(*parse_key(key)) if key else random_key(seed)
+    key = key or random_key(seed)
     return make_plan(key, song_sections(n_bars), n_bars, seed=seed)
 
 
-def random_key(seed: int) -> str:
+def random_key(seed: int) -> Key:
     """A key drawn by the seed: either mode, a tonic of the mood table's."""
     rng = np.random.default_rng([seed, 24])
     mode = MODES[int(rng.integers(2))]
     tonics = MAJOR_TONICS if mode == "maj" else MINOR_TONICS
-    return key_label(int(rng.choice(tonics)), mode)
+    return Key(int(rng.choice(tonics)), mode)
 

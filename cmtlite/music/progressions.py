@@ -37,11 +37,10 @@ from cmtlite.tokens.chords import (
     MODES,
     NO_CHORD,
     QUALITIES,
+    Key,
     chord_tone_table,
     chord_value,
     estimate_key,
-    key_label,
-    parse_key,
     reduce_label,
 )
 
@@ -100,7 +99,7 @@ def from_tonic(degrees: tuple[str, ...]) -> tuple[str, ...] | None:
 def clear_in_key(degrees: tuple[str, ...], mode: str) -> bool:
     """Whether the progression's chord tones (one count per half bar) sound in its own key (tonic ``I``, ``mode``)."""
     found = estimate_key(chord_tone_table()[[degree_chord(d, 0) for d in degrees]].sum(axis=0))
-    return found is not None and found[0] == key_label(0, mode)
+    return found is not None and found[0] == Key(0, mode)
 
 
 def song_windows(midi_path: Path) -> tuple[str, dict[int, list[tuple[str, ...]]]]:
@@ -116,7 +115,7 @@ def song_windows(midi_path: Path) -> tuple[str, dict[int, list[tuple[str, ...]]]
     key = estimate_key(np.bincount(notes[:, 1] % 12, weights=notes[:, 3], minlength=12)) if len(notes) else None
     if key is None:
         return "maj", {}
-    tonic, mode = parse_key(key[0])
+    tonic, mode = key[0].tonic, key[0].mode
     per_beat = [reduce_label(label) for label in beat_labels(chords, beats_s, pickup)]
     slots = per_beat[:: BEATS_PER_BAR // SLOTS_PER_BAR]
     n_bars = len(slots) // SLOTS_PER_BAR

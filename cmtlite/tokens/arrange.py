@@ -28,6 +28,7 @@ import numpy as np
 
 from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.errors import ConfigError, MidiReadError
+from cmtlite.timing import beat_s_to_tempo, tempo_to_beat_s
 from cmtlite.tokens.chords import NOTE_NAMES, ROOTS, reduce_label
 from cmtlite.tokens.codec import Score, make_score
 from cmtlite.tokens.vocab import BASS, DRUMS, PIANO, STRINGS, program_to_family
@@ -149,7 +150,7 @@ def beat_grid(chords: list[ChordSpan], midi: miditoolkit.MidiFile) -> tuple[np.n
     is the one on which most real chords (not ``N``) start.
     """
     starts = np.array([c.start_s for c in chords] + [chords[-1].end_s])
-    period_s = 60.0 / _tempo_at_s(midi, starts[:-1])
+    period_s = tempo_to_beat_s(_tempo_at_s(midi, starts[:-1]))
     counts = np.maximum(np.rint(np.diff(starts) / period_s), 1).astype(int)
     beats = np.concatenate([np.linspace(a, b, n, endpoint=False) for a, b, n in zip(starts[:-1], starts[1:], counts, strict=True)])
     beats = np.append(beats, starts[-1])
@@ -292,7 +293,7 @@ def arrange_song(midi_path: Path, *, groove: str | None, seed: int) -> tuple[Sco
         Unreadable MIDI or chord file, no chords, or MMA failed.
     """
     midi, chords, beats_s, pickup = read_song(midi_path)
-    tempo_bpm = round(60.0 / float(np.median(np.diff(beats_s))), 2)
+    tempo_bpm = round(beat_s_to_tempo(float(np.median(np.diff(beats_s)))), 2)
     notes, dropped = song_notes(midi, beats_s, pickup)
     if groove is not None:
         notes = np.concatenate([notes, render_backing(mma_source(chords, beats_s, pickup, groove=groove, tempo_bpm=tempo_bpm, seed=seed))])

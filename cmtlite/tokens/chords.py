@@ -19,6 +19,8 @@ bars (root and quality); a bonus of 0 gave 57 %.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -137,8 +139,8 @@ MINOR_PROFILE = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.3
 MODES = ("maj", "min")
 
 
-def estimate_key(pitch_class_weights: np.ndarray) -> tuple[str, float] | None:
-    """(key as ``tonic:mode``, e.g. ``A:min``, its correlation) by Krumhansl-Schmuckler, or None for a flat histogram.
+def estimate_key(pitch_class_weights: np.ndarray) -> tuple[Key, float] | None:
+    """(key, its correlation) by Krumhansl-Schmuckler, or None for a flat histogram.
 
     ``pitch_class_weights`` (12,) (e.g. durations per pitch class) is
     correlated with the 24 rotated Krumhansl-Kessler profiles; the best wins.
@@ -146,12 +148,12 @@ def estimate_key(pitch_class_weights: np.ndarray) -> tuple[str, float] | None:
     histogram = np.asarray(pitch_class_weights, float)
     if np.ptp(histogram) == 0:
         return None
-    correlation, label = max(
-        (float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1]), f"{NOTE_NAMES[tonic]}:{mode}")
+    correlation, key = max(
+        (float(np.corrcoef(histogram, np.roll(profile, tonic))[0, 1]), Key(tonic, mode))
         for mode, profile in zip(MODES, (MAJOR_PROFILE, MINOR_PROFILE), strict=True)
         for tonic in range(12)
     )
-    return label, correlation
+    return key, correlation
 
 
 def parse_key(text: str) -> tuple[int, str]:
@@ -174,3 +176,29 @@ def parse_key(text: str) -> tuple[int, str]:
 def key_label(tonic: int, mode: str) -> str:
     """``tonic:mode`` text of a key, e.g. ``A:min``."""
     return f"{NOTE_NAMES[tonic % 12]}:{mode}"
+
+
+@dataclass(frozen=True, order=True)
+class Key:
+    """A key: ``tonic`` pitch class 0..11 and ``mode`` (``maj`` or ``min``); text (``A:min``) only at the edges."""
+
+    tonic: int
+    mode: str
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tonic < 12 or self.mode not in MODES:
+            msg = f"a key needs a tonic 0..11 and a mode in {MODES} (got {self.tonic}, {self.mode!r})"
+            raise ValueError(msg)
+
+    @classmethod
+    def parse(cls, text: str) -> Key:
+        """The key written ``C``, ``Am``, ``F#m``, ``Bb``, ``A:min`` or ``C:maj`` (:func:`parse_key`; ValueError otherwise)."""
+        return cls(*parse_key(text))
+
+    @property
+    def label(self) -> str:
+        """``tonic:mode``, e.g. ``A:min``."""
+        return key_label(self.tonic, self.mode)
+
+    def __str__(self) -> str:
+        return self.label

@@ -48,6 +48,8 @@ from cmtlite.tokens.vocab import (
     TYPE_NAMES,
     TYPE_NOTE,
     VOCAB_SIZES,
+    to_index,
+    to_value,
 )
 
 # Columns of a notes array.
@@ -160,7 +162,7 @@ def encode(score: Score) -> np.ndarray:
     notes = score.notes
     bounds = np.searchsorted(notes[:, START_COL], ticks, side="left").tolist() + [len(notes)]
     bar_of_onset = ticks // TICKS_PER_BAR
-    chord = score.chords + 1
+    chord = to_index(CHORD, score.chords)
     rows = []
     onset = 0
     for bar in range(score.n_bars):
@@ -168,22 +170,23 @@ def encode(score: Score) -> np.ndarray:
             _row(
                 type=TYPE_METRICAL,
                 beat=BEAT_BAR,
-                density=density[bar] + 1,
-                beat_timing=beat_timing(bar * BEATS_PER_BAR, total_beats) + 1,
+                density=to_index(DENSITY, density[bar]),
+                beat_timing=to_index(BEAT_TIMING, beat_timing(bar * BEATS_PER_BAR, total_beats)),
                 chord=chord[bar * TICKS_PER_BAR],
             )
         )
         while onset < len(ticks) and bar_of_onset[onset] == bar:
             tick = int(ticks[onset])
-            timing = beat_timing(tick // TICKS_PER_BEAT, total_beats) + 1
-            position = 2 + tick % TICKS_PER_BAR
-            rows.append(_row(type=TYPE_METRICAL, beat=position, strength=strengths[onset] + 1, beat_timing=timing, chord=chord[tick]))
+            timing = to_index(BEAT_TIMING, beat_timing(tick // TICKS_PER_BEAT, total_beats))
+            position = to_index(BEAT, tick % TICKS_PER_BAR)
+            strength = to_index(STRENGTH, strengths[onset])
+            rows.append(_row(type=TYPE_METRICAL, beat=position, strength=strength, beat_timing=timing, chord=chord[tick]))
             group = notes[bounds[onset] : bounds[onset + 1]]
             block = np.zeros((len(group), N_FIELDS), np.int64)
             block[:, TYPE] = TYPE_NOTE
-            block[:, PITCH] = group[:, PITCH_COL] + 1
-            block[:, DURATION] = group[:, DURATION_COL]
-            block[:, INSTRUMENT] = group[:, FAMILY_COL] + 1
+            block[:, PITCH] = to_index(PITCH, group[:, PITCH_COL])
+            block[:, DURATION] = to_index(DURATION, group[:, DURATION_COL])
+            block[:, INSTRUMENT] = to_index(INSTRUMENT, group[:, FAMILY_COL])
             block[:, CHORD] = chord[tick]
             rows.extend(block)
             onset += 1
@@ -212,12 +215,12 @@ def decode(tokens: np.ndarray, *, tempo_bpm: float) -> Score:
             bar, position, n_bars = bar + 1, None, n_bars + 1
             chord_starts.append((bar * TICKS_PER_BAR, int(row[CHORD])))
         elif kind == TYPE_METRICAL and row[BEAT] > BEAT_BAR and bar >= 0:
-            position = bar * TICKS_PER_BAR + int(row[BEAT]) - 2
+            position = bar * TICKS_PER_BAR + to_value(BEAT, int(row[BEAT]))
             chord_starts.append((position, int(row[CHORD])))
         elif kind == TYPE_NOTE and position is not None and row[PITCH] and row[DURATION] and row[INSTRUMENT]:
-            notes.append((row[INSTRUMENT] - 1, row[PITCH] - 1, position, row[DURATION]))
+            notes.append((to_value(INSTRUMENT, row[INSTRUMENT]), to_value(PITCH, row[PITCH]), position, to_value(DURATION, row[DURATION])))
     ticks, values = np.asarray(chord_starts, np.int64).reshape(-1, 2).T
-    chords = chords_from_changes(ticks, np.maximum(values - 1, NO_CHORD), n_bars * TICKS_PER_BAR)
+    chords = chords_from_changes(ticks, np.maximum(to_value(CHORD, values), NO_CHORD), n_bars * TICKS_PER_BAR)
     score, _ = make_score(np.asarray(notes, np.int64).reshape(-1, 4), tempo_bpm=tempo_bpm, n_bars=n_bars, chords=chords)
     return score
 
@@ -264,16 +267,16 @@ def token_to_dict(row: np.ndarray) -> dict[str, int | str]:
     row = np.asarray(row, np.int64)
     out: dict[str, int | str] = {"type": TYPE_NAMES[int(row[TYPE])]}
     if row[BEAT]:
-        out["beat"] = "bar" if row[BEAT] == BEAT_BAR else int(row[BEAT]) - 2
+        out["beat"] = "bar" if row[BEAT] == BEAT_BAR else int(to_value(BEAT, row[BEAT]))
     for field in (DENSITY, STRENGTH, PITCH, BEAT_TIMING):
         if row[field]:
-            out[FIELDS[field]] = int(row[field]) - 1
+            out[FIELDS[field]] = int(to_value(field, row[field]))
     if row[DURATION]:
-        out["duration"] = int(row[DURATION])
+        out["duration"] = int(to_value(DURATION, row[DURATION]))
     if row[INSTRUMENT]:
-        out["instrument"] = FAMILIES[int(row[INSTRUMENT]) - 1]
+        out["instrument"] = FAMILIES[int(to_value(INSTRUMENT, row[INSTRUMENT]))]
     if row[CHORD]:
-        out["chord"] = chord_label(int(row[CHORD]) - 1)
+        out["chord"] = chord_label(int(to_value(CHORD, row[CHORD])))
     return out
 
 
@@ -283,16 +286,16 @@ def _index(obj: dict, name: str, value: object) -> int:
     if name == "type":
         index = TYPE_NAMES.index(value) if value in TYPE_NAMES else -1
     elif name == "instrument":
-        index = FAMILIES.index(value) + 1 if value in FAMILIES else -1
+        index = to_index(INSTRUMENT, FAMILIES.index(value)) if value in FAMILIES else -1
     elif name == "beat" and value == "bar":
         index = BEAT_BAR
     elif name == "chord":
         try:
-            index = parse_chord(value) + 1 if isinstance(value, str) else -1
+            index = to_index(CHORD, parse_chord(value)) if isinstance(value, str) else -1
         except ValueError:
             index = -1
     elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        index = value + (2 if name == "beat" else 0 if name == "duration" else 1)
+        index = to_index(field, value)
     else:
         index = -1
     if not 0 < index < VOCAB_SIZES[field] and not (name == "type" and index == 0):

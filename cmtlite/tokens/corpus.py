@@ -33,6 +33,7 @@ from cmtlite.constants import BEATS_PER_BAR, REPO_ROOT, TICKS_PER_BAR
 from cmtlite.errors import CmtliteError, ConfigError, OutputError
 from cmtlite.outputs import check_output_folder
 from cmtlite.progress import progress_bar
+from cmtlite.timing import tempo_to_beat_s
 from cmtlite.tokens.arrange import CHORD_FILE, MMA_GROOVES, arrange_song, require_mma
 from cmtlite.tokens.chords import NO_CHORD, QUALITIES
 from cmtlite.tokens.codec import FAMILY_COL, START_COL, Score, bar_densities, encode, make_score, onset_strengths
@@ -179,7 +180,7 @@ def split_groups(groups: list[str], *, val_fraction: float, seed: int) -> set[st
 
 
 def _bar_hours(n_bars: int, tempo_bpm: float) -> float:
-    return n_bars * BEATS_PER_BAR * 60.0 / tempo_bpm / 3600.0
+    return n_bars * BEATS_PER_BAR * tempo_to_beat_s(tempo_bpm) / 3600.0
 
 
 def _split_summary(infos: list[dict], tokens: np.ndarray) -> dict:

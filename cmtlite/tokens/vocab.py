@@ -9,6 +9,8 @@ sounding at the token's tick, on every bar, position and note token.
 
 from __future__ import annotations
 
+import numpy as np
+
 from cmtlite.constants import TICKS_PER_BAR
 from cmtlite.tokens.chords import N_CHORDS
 
@@ -20,6 +22,9 @@ IGNORE = 0
 TYPE_EOS, TYPE_METRICAL, TYPE_NOTE = 0, 1, 2
 TYPE_NAMES = ("eos", "metrical", "note")
 BEAT_BAR = 1  # the bar marker in the ``beat`` field; positions p (0..15) are 2 + p
+# Vocabulary index of a field's musical value v: v + OFFSETS[field] (index 0 is "ignore"; ``beat`` positions start after the
+# bar marker; ``duration`` stores its ticks, 1..max, as they are; ``chord`` stores chord values, "none" = 0 included).
+OFFSETS = (0, 2, 1, 1, 1, 0, 1, 1, 1)
 
 MAX_DENSITY = TICKS_PER_BAR  # distinct onset ticks per bar, 0..16
 STRENGTH_CAP = 16  # notes starting on one tick, all instruments, clipped to this
@@ -42,6 +47,16 @@ VOCAB_SIZES = (
     2 + BEAT_TIMING_BINS,  # beat_timing: ignore, 0..M
     1 + N_CHORDS,  # chord: ignore, none, 12 roots x 9 qualities
 )
+
+
+def to_index(field: int, value: np.ndarray | int) -> np.ndarray | int:
+    """Vocabulary index (or indices) of musical value(s) ``value`` of ``field``."""
+    return value + OFFSETS[field]
+
+
+def to_value(field: int, index: np.ndarray | int) -> np.ndarray | int:
+    """Musical value(s) of vocabulary index (or indices) ``index`` of ``field``: the inverse of :func:`to_index`."""
+    return index - OFFSETS[field]
 
 
 def program_to_family(program: int, *, is_drum: bool) -> int | None:

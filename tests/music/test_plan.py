@@ -26,7 +26,7 @@ from cmtlite.music.plan import (
     shot_sections,
     with_plan,
 )
-from cmtlite.tokens.chords import chord_label, chord_pitch_classes, parse_chord, parse_key
+from cmtlite.tokens.chords import Key, chord_label, chord_pitch_classes, parse_chord
 from cmtlite.video.clips import Scene, write_clip
 from tests.conftest import SMALL, minimal_controls
 
@@ -39,7 +39,7 @@ def test_dark_grey_still_is_minor_and_bright_colourful_lively_is_major():
     dark = picture_mood(_layout(40, 128, 128), np.zeros(10))
     bright = picture_mood(_layout(200, 60, 200), np.full(10, 0.5))
     assert dark.valence < 0.4 < bright.valence and dark.arousal == 0 and bright.arousal == 1
-    assert parse_key(mood_key(dark))[1] == "min" and parse_key(mood_key(bright))[1] == "maj"
+    assert mood_key(dark).mode == "min" and mood_key(bright).mode == "maj"
 
 
 def test_shots_that_return_get_their_label_back():
@@ -54,19 +54,19 @@ def test_section_labels_go_past_z():
 
 def test_a_returning_section_repeats_its_chords_and_the_piece_ends_on_a_cadence():
     sections = (Section(start_bar=0, label="A"), Section(start_bar=8, label="B"), Section(start_bar=16, label="A"))
-    chords = plan_chords("D:maj", sections, 26, seed=3)
+    chords = plan_chords(Key.parse("D:maj"), sections, 26, seed=3)
     first = [c for c in chords if c.bar < 8]
     third = [c for c in chords if 16 <= c.bar < 24]
     assert [(c.bar + 16, c.beat, c.label) for c in first] == [(c.bar, c.beat, c.label) for c in third]
     assert [c.label for c in chords if c.bar >= 24] == ["A:7", "D:maj"]  # V7 - I
-    assert chords == plan_chords("D:maj", sections, 26, seed=3)
-    assert any(plan_chords("D:maj", sections, 26, seed=s) != chords for s in range(1, 6))
+    assert chords == plan_chords(Key.parse("D:maj"), sections, 26, seed=3)
+    assert any(plan_chords(Key.parse("D:maj"), sections, 26, seed=s) != chords for s in range(1, 6))
 
 
 def test_minor_plans_end_on_the_minor_tonic_and_stay_in_the_key():
-    chords = plan_chords("A:min", (Section(start_bar=0, label="A"),), 12, seed=0)
+    chords = plan_chords(Key.parse("A:min"), (Section(start_bar=0, label="A"),), 12, seed=0)
     assert chords[-1].label == "A:min" and chords[-2].label == "E:7"
-    scale = scale_of("A:min")
+    scale = scale_of(Key.parse("A:min"))
     roots = [chord_pitch_classes(parse_chord(c.label))[0] for c in chords]
     assert np.mean([scale[r] for r in roots]) >= 0.8
 
@@ -74,7 +74,7 @@ def test_minor_plans_end_on_the_minor_tonic_and_stay_in_the_key():
 def test_sample_plan_is_a_b_a_b_and_keys_are_seeded():
     plan = sample_plan(32, key=None, seed=5)
     assert [(s.start_bar, s.label) for s in plan.sections] == [(0, "A"), (8, "B"), (16, "A"), (24, "B")]
-    assert plan.key == random_key(5) and sample_plan(8, key="F#m", seed=0).key == "F#:min"
+    assert plan.key == random_key(5) and sample_plan(8, key=Key.parse("F#m"), seed=0).key.label == "F#:min"
     assert len({random_key(s) for s in range(20)}) > 3
 
 
@@ -82,7 +82,8 @@ def test_short_sections_cycle_a_phrase_and_echo_it():
     assert [phrase_bars(n) for n in (1, 2, 3, 4, 7, 8, 30)] == [1, 2, 2, 4, 4, 8, 8]
     sections = (Section(start_bar=0, label="A"), Section(start_bar=3, label="B"), Section(start_bar=13, label="A"))
     assert label_cycles(sections, 16) == {"A": 2, "B": 8}
-    chords = VideoControls.from_json(minimal_controls(16, chords=[c.to_json() for c in plan_chords("C:maj", sections, 16, seed=1)]))
+    planned = plan_chords(Key.parse("C:maj"), sections, 16, seed=1)
+    chords = VideoControls.from_json(minimal_controls(16, chords=[c.to_json() for c in planned]))
     per_bar = chords.chord_per_tick()[::16]
     assert per_bar[2] == per_bar[0] == per_bar[13]  # A cycles 2 bars; its return repeats it (bars 14-15: the cadence)
     echo = echo_ticks(sections, 16)
@@ -92,15 +93,15 @@ def test_short_sections_cycle_a_phrase_and_echo_it():
 
 
 def test_marker_ticks():
-    plan = make_plan("C:maj", (), 4, seed=0)
+    plan = make_plan(Key.parse("C:maj"), (), 4, seed=0)
     texts = marker_ticks(plan.sections, plan.chords)
     assert texts[0] == (0, "section A") and all(t.startswith("chord ") for _, t in texts[1:])
     assert texts[-1] == (48, "chord C:maj")
 
 
 def test_scale_of_minor_has_the_leading_tone():
-    assert np.flatnonzero(scale_of("A:min")).tolist() == [0, 2, 4, 5, 7, 8, 9, 11]
-    assert np.flatnonzero(scale_of("G:maj")).tolist() == [0, 2, 4, 6, 7, 9, 11]
+    assert np.flatnonzero(scale_of(Key.parse("A:min"))).tolist() == [0, 2, 4, 5, 7, 8, 9, 11]
+    assert np.flatnonzero(scale_of(Key.parse("G:maj"))).tolist() == [0, 2, 4, 6, 7, 9, 11]
 
 
 def _controls(**extra) -> VideoControls:
@@ -110,13 +111,13 @@ def _controls(**extra) -> VideoControls:
 def test_with_plan_keeps_a_files_chords_unless_another_key_is_asked():
     edited = _controls(key="E:min", chords=[{"bar": 0, "label": "G:maj"}])
     assert with_plan(edited, None, seed=0) is edited
-    assert with_plan(edited, "Em", seed=0) is edited
-    moved = with_plan(edited, "C", seed=0)
-    assert moved.key == "C:maj" and moved.chords != edited.chords and moved.chords[-1].label == "C:maj"
+    assert with_plan(edited, Key.parse("Em"), seed=0) is edited
+    moved = with_plan(edited, Key.parse("C"), seed=0)
+    assert moved.key.label == "C:maj" and moved.chords != edited.chords and moved.chords[-1].label == "C:maj"
     bare = _controls()
-    assert with_plan(bare, None, seed=0).key == "C:maj" and with_plan(bare, None, seed=0).chords
+    assert with_plan(bare, None, seed=0).key.label == "C:maj" and with_plan(bare, None, seed=0).chords
     moody = dataclasses.replace(bare, mood=Mood(valence=0.1, arousal=0.0))
-    assert with_plan(moody, None, seed=0).key == "D:min"
+    assert with_plan(moody, None, seed=0).key.label == "D:min"
 
 
 @pytest.mark.parametrize(
@@ -167,6 +168,6 @@ def test_video_mood_picks_the_mode(tmp_path):
     bright = [Scene(duration_s=5.0, bounce_s=0.4, travel=0.8, background=(30, 200, 250), ball=(250, 40, 200))]
     dark_controls = analyze_video(write_clip(tmp_path / "dark.mp4", dark, size=SMALL))
     bright_controls = analyze_video(write_clip(tmp_path / "bright.mp4", bright, size=SMALL))
-    assert dark_controls.key.endswith(":min") and bright_controls.key.endswith(":maj")
+    assert dark_controls.key.mode == "min" and bright_controls.key.mode == "maj"
     assert dark_controls.mood.arousal < bright_controls.mood.arousal
-    assert analyze_video(write_clip(tmp_path / "dark2.mp4", dark, size=SMALL), key="F#").key == "F#:maj"
+    assert analyze_video(write_clip(tmp_path / "dark2.mp4", dark, size=SMALL), key=Key.parse("F#")).key.label == "F#:maj"

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from cmtlite.errors import ConfigError
+from cmtlite.music.grammar import FREE, SILENT_LIMIT_BARS, Controls, constant_controls
 from cmtlite.music.plan import sample_plan
-from cmtlite.music.sampler import FREE, SAMPLING, SILENT_LIMIT_BARS, Controls, _sample, constant_controls, generate_tokens, harmony_bias
-from cmtlite.tokens.chords import chord_pitch_classes, parse_chord
+from cmtlite.music.sampler import SAMPLING, _sample, generate_tokens, harmony_bias
+from cmtlite.tokens.chords import Key, chord_pitch_classes, parse_chord
 from cmtlite.tokens.codec import bar_densities, beat_timing, decode, grammar_errors
 from cmtlite.tokens.vocab import (
     BASS,
@@ -160,7 +161,7 @@ def test_sample_draws_from_the_allowed_nucleus_in_proportion():
 
 
 def test_every_token_carries_the_planned_chord_and_the_bass_plays_its_tones(model):
-    plan = sample_plan(8, key="Am", seed=1)
+    plan = sample_plan(8, key=Key.parse("Am"), seed=1)
     controls = constant_controls(8, density=10, strength=3, plan=plan)
     tokens = generate_tokens(model, controls, seed=4)
     assert grammar_errors(tokens) == 0

@@ -65,11 +65,11 @@ def test_krumhansl_schmuckler_hears_scales():
     c_major = np.zeros(12)
     c_major[[0, 2, 4, 5, 7, 9, 11]] = 1
     c_major[[0, 4, 7]] += 2
-    assert estimate_key(c_major)[0] == "C:maj"
+    assert estimate_key(c_major)[0].label == "C:maj"
     a_minor = np.zeros(12)
     a_minor[[9, 11, 0, 2, 4, 5, 7]] = 1
     a_minor[[9, 0, 4]] += 2
-    assert estimate_key(a_minor)[0] == "A:min"
+    assert estimate_key(a_minor)[0].label == "A:min"
     assert estimate_key(np.ones(12)) is None
 
 
