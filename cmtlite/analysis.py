@@ -66,7 +66,7 @@ def _tempo(
 
 
 def _sections(timing: TempoMap, motion: FrameMotion, cut_frames: np.ndarray) -> tuple[Section, ...]:
-    """Sections at the cuts (snapped to the nearest bar line), labelled by their look (:func:`~cmtlite.music.plan.shot_sections`)."""
+    """Phrase sections over the shots (cuts snapped to bar lines), labelled by look (:func:`~cmtlite.music.plan.shot_sections`)."""
     bounds = np.concatenate([[0], cut_frames, [len(motion.times_s)]]).astype(int).tolist()
     looks = []
     for first, end in zip(bounds[:-1], bounds[1:], strict=True):
@@ -135,7 +135,8 @@ def analyze_video(
         timing = fit_tempo_map(beats, cuts_s, tempo_bpm=bpm, duration_s=duration_s)
     if source == "analysis":  # the motion is periodic: faint beats on its grid count too
         beats = add_regular_beats(motion.times_s, saliency, beats, timing.beat_times_s())
-    plan = make_plan(key or mood_key(mood), _sections(timing, motion, cut_frames), timing.n_bars, seed=seed)
+    end_tick = float(timing.seconds_to_ticks(duration_s))
+    plan = make_plan(key or mood_key(mood), _sections(timing, motion, cut_frames), timing.n_bars, seed=seed, end_tick=end_tick)
     draft = VideoControls(
         cmtlite_version=__version__,
         video_path=str(video.info.path),

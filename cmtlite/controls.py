@@ -248,6 +248,10 @@ class VideoControls(Record):
         """The grid's bar lines in video time, from ``grid_start_s`` and the tempo map."""
         return TempoMap.from_tempos(self.grid_start_s, self.bar_tempos_bpm())
 
+    def end_tick(self) -> float:
+        """The video's end as a (fractional) grid tick."""
+        return float(self.timing().seconds_to_ticks(self.duration_s))
+
     def bar_density(self) -> np.ndarray:
         """Density of each bar, shape (n_bars,), int."""
         return np.array([bar.density for bar in self.bars], int)

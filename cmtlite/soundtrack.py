@@ -50,11 +50,11 @@ from cmtlite.constants import (
     MUX_SUFFIXES,
     SHIFT_RANGE,
     TICKS_PER_BAR,
-    TICKS_PER_BEAT,
 )
-from cmtlite.controls import VideoControls, read_controls, write_controls
+from cmtlite.controls import Section, VideoControls, read_controls, write_controls
 from cmtlite.errors import ConfigError, OutputError
 from cmtlite.model import CPTransformer
+from cmtlite.music.composer import DEFAULT_VARIATION, Form, compose_score
 from cmtlite.music.grammar import FREE, Controls, check_instruments
 from cmtlite.music.plan import echo_ticks, marker_ticks, scale_of, with_plan
 from cmtlite.music.regenerate import regenerate_bars
@@ -63,14 +63,13 @@ from cmtlite.outputs import atomic_output, check_outputs
 from cmtlite.plots import plot_soundtrack
 from cmtlite.timing import TempoMap, check_tempo_bpm
 from cmtlite.tokens.chords import Key
-from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, START_COL, Score, decode
+from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, START_COL, Score, decode, encode
 from cmtlite.tokens.midi import write_midi
-from cmtlite.tokens.vocab import DRUMS, FAMILIES, MAX_DENSITY, STRENGTH_CAP
+from cmtlite.tokens.vocab import FAMILIES, MAX_DENSITY, STRENGTH_CAP
 from cmtlite.video.clips import demo_scenes, write_clip
 
 GENERATION_BUDGET_S = 120.0  # sampling must finish within this
 GENERATION_BUDGET_S_PER_VIDEO_S = 2.0  # ... plus this per second of video (it runs at ~0.1 s per video second)
-CRASH_PITCH = 49  # GM crash cymbal 1: the accent on a cut
 
 StageHook = Callable[[str, float], None]
 
@@ -99,6 +98,7 @@ class MusicOptions:
     seed: int = 0
     temperature: float = 1.0  # multiplies every field's sampling temperature, > 0
     key: Key | None = None  # None: the controls' key (from the picture's mood); text (C, Am, F#:min ...) is parsed here
+    variation: float = DEFAULT_VARIATION  # how much a returning section differs from its first time, 0..1
 
     def __post_init__(self) -> None:
         if isinstance(self.key, str):
@@ -109,6 +109,7 @@ class MusicOptions:
         check_range(self.density_shift, "density shift", *SHIFT_RANGE)
         check_range(self.strength_shift, "strength shift", *SHIFT_RANGE)
         check_instruments(self.instruments)
+        check_range(self.variation, "variation", 0.0, 1.0)
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             msg = f"temperature must be > 0 (got {self.temperature})"
             raise ConfigError(msg)
@@ -252,46 +253,43 @@ def sampler_controls(controls: VideoControls, music: MusicOptions) -> Controls:
     )
 
 
-def accent_cuts(score: Score, cut_ticks: np.ndarray) -> Score:
-    """``score`` with a crash cymbal on every cut tick that has none (the drum part then marks the cut)."""
-    notes = score.notes
-    has_crash = {int(t) for family, pitch, t, _ in notes.tolist() if family == DRUMS and pitch == CRASH_PITCH}
-    crashes = [[DRUMS, CRASH_PITCH, int(t), TICKS_PER_BEAT] for t in np.unique(cut_ticks) if int(t) not in has_crash]
-    if not crashes:
-        return score
-    merged = np.concatenate([notes, np.asarray(crashes, notes.dtype)])
-    return dataclasses.replace(score, notes=merged[np.lexsort((merged[:, 1], merged[:, 0], merged[:, START_COL]))])
+def music_form(controls: VideoControls, music: MusicOptions) -> Form:
+    """The composer's form of a video: the plan's sections, the cuts, the video's end on the grid, the variation and seed."""
+    return Form(sections=controls.sections or (Section(start_bar=0, label="A"),), cut_ticks=hit_points(controls).cut_ticks,
+                end_tick=controls.end_tick(), variation=music.variation, seed=music.seed)
 
 
 def compose(model: CPTransformer, controls: VideoControls, music: MusicOptions, *, quiet: bool = True) -> Soundtrack:
-    """The model's music for a video's controls (sampling is bounded by a budget that grows with the video).
+    """The music for a video's controls: the model's bars (sampling bounded by a budget that grows with the video) made into
+    a piece by the composer (:mod:`cmtlite.music.composer`).
 
-    Every hit point gets an onset (forced in the sampler), moved by its
-    microtiming onto the visual beat when written; with drums playing, every
-    cut also gets a crash; the MIDI carries a ``cut`` marker at each cut.
+    Every hit point gets an onset, moved by its microtiming onto the visual
+    beat when written; the MIDI carries a ``cut`` marker at each cut.
     """
     budget_s = GENERATION_BUDGET_S + GENERATION_BUDGET_S_PER_VIDEO_S * controls.duration_s
-    tokens = generate_tokens(
-        model, sampler_controls(controls, music), seed=music.seed, temperature=music.temperature, quiet=quiet, time_budget_s=budget_s
-    )
-    return soundtrack_of(tokens, controls, music)
+    sampler = sampler_controls(controls, music)
+    raw = generate_tokens(model, sampler, seed=music.seed, temperature=music.temperature, quiet=quiet, time_budget_s=budget_s)
+    score = compose_score(decode(raw, tempo_bpm=controls.tempo_bpm), sampler, music_form(controls, music))
+    return soundtrack_of(encode(score), controls, music)
 
 
 def recompose(model: CPTransformer, controls: VideoControls, music: MusicOptions, tokens: np.ndarray, bars: tuple[int, int]) -> Soundtrack:
-    """An earlier soundtrack's ``tokens`` with bars ``first..last`` (inclusive) made anew; every note outside them is kept.
+    """An earlier soundtrack's ``tokens`` with bars ``first..last`` (inclusive) made anew; every note starting outside them is kept.
 
-    See :func:`~cmtlite.music.regenerate.regenerate_bars` for how the seams are made.
+    See :func:`~cmtlite.music.regenerate.regenerate_bars` for how the seams
+    are made; the new bars are then composed as one section of their own
+    (:func:`~cmtlite.music.composer.compose_score` with ``bars``).
     """
-    new = regenerate_bars(model, sampler_controls(controls, music), tokens, bars, seed=music.seed, temperature=music.temperature)
-    return soundtrack_of(new, controls, music)
+    sampler = sampler_controls(controls, music)
+    new = regenerate_bars(model, sampler, tokens, bars, seed=music.seed, temperature=music.temperature)
+    score = compose_score(decode(new, tempo_bpm=controls.tempo_bpm), sampler, music_form(controls, music), bars=bars)
+    return soundtrack_of(encode(score), controls, music)
 
 
 def soundtrack_of(tokens: np.ndarray, controls: VideoControls, music: MusicOptions) -> Soundtrack:
-    """The soundtrack of sampled ``tokens``: the score with crashes on the cuts (when drums play), hits, markers, timing."""
+    """The soundtrack of composed ``tokens``: the score, hits, markers and timing."""
     hits = hit_points(controls)
     score = decode(tokens, tempo_bpm=controls.tempo_bpm)
-    if "drums" in music.instruments:
-        score = accent_cuts(score, hits.cut_ticks)
     markers = tuple(sorted(plan_markers(controls) + [(float(t), "cut") for t in controls.scene_cuts_s]))
     return Soundtrack(tokens=tokens, score=score, timing=controls.timing(), duration_s=controls.duration_s, hits=hits, markers=markers)
 

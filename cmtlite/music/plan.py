@@ -14,13 +14,18 @@ to ``LIVELY_SPEED`` (frame diagonals per second), capped at 1.
 major; the tonic moves round the circle of fifths with arousal (calm F / D
 minor ... lively E / B minor): the tonic only transposes, so any is as good.
 
-*Sections* (:func:`shot_sections`): a section starts at each scene cut,
-snapped to the nearest bar line (a section shorter than
-``MIN_SECTION_BARS`` joins the one before). Each shot's look is the median
-of its frames' colour layouts (4 x 8 cells of Y, U, V); a section whose
+*Sections* (:func:`shot_sections`) are phrases of ``PHRASE_BARS`` (4) or
+``2 * PHRASE_BARS`` (8) bars from bar 0, not shots: a shot of at least
+``LONG_SHOT_BARS`` bars starts a section at the nearest phrase boundary (a
+4-bar section when it starts 3 to 6 bars after the current section's start,
+else 8 bars); a cut inside a section stays a hit point. The last section
+takes what is left (a remainder under ``MIN_SECTION_BARS`` joins it). A
+section looks like the shot that covers most of its bars (the median of
+that shot's frames' colour layouts, 4 x 8 cells of Y, U, V); a section whose
 look is within ``SAME_SHOT_MAX_DIFF`` (mean absolute difference, 0..255) of
-an earlier section's takes that section's label, else the next letter. So
-shots A B A' B' give sections A B A B.
+an earlier section's has that section's look. Shots A B A' B' give sections A
+B A B; a long shot that fills several sections in a row alternates a theme
+and its answer (A B A B), as a song does.
 
 *Chords* (:func:`plan_chords`): every label gets a progression from the
 library (:mod:`cmtlite.music.progressions`) of its mode, drawn by the seed in
@@ -57,9 +62,13 @@ LIVELY_SPEED = 0.25  # frame diagonals per second: motion at or above this is ar
 VIVID_CHROMA = 50.0  # |(U, V) - 128| (BT.601) that counts as fully saturated; pure red is 118, a grey 0
 MAJOR_TONICS = (5, 0, 7, 2, 9, 4)  # F C G D A E: calm to lively
 MINOR_TONICS = (2, 9, 4, 11)  # D A E B
-MIN_SECTION_BARS = 2
+MIN_SECTION_BARS = 2  # a remainder shorter than this joins the last section
+PHRASE_BARS = 4  # sections are 4 or 8 bars (the last may be shorter)
+LONG_SHOT_BARS = 4  # a shot at least this long starts a section (at the nearest phrase boundary)
 SAME_SHOT_MAX_DIFF = 14.0
 CADENCE_MIN_BARS = 4  # pieces this long end on V7 - I; shorter ones just on I
+ENDING_MIN_TICKS = 2 * TICKS_PER_BEAT  # the final tonic sounds at least two beats before the video ends
+HALF_BAR_TICKS = TICKS_PER_BAR // SLOTS_PER_BAR  # the plan's chords change on half bars
 MAX_CYCLE_BARS = 4  # inside a long section, a bar echoes the bar at most this far before it
 
 
@@ -98,24 +107,43 @@ def section_labels(n: int) -> list[str]:
     return [letters[i] if i < len(letters) else letters[i // len(letters) - 1] + letters[i % len(letters)] for i in range(n)]
 
 
+def phrase_starts(shot_starts: list[int], n_bars: int) -> list[int]:
+    """First bars of the phrase sections of ``n_bars`` bars whose long shots start at ``shot_starts`` (module doc)."""
+    starts, current = [], 0
+    while current < n_bars:
+        starts.append(current)
+        upcoming = [s for s in shot_starts if current + PHRASE_BARS // 2 < s <= current + 2 * PHRASE_BARS]  # nearer: it starts here
+        length = PHRASE_BARS if upcoming and upcoming[0] - current <= PHRASE_BARS + PHRASE_BARS // 2 else 2 * PHRASE_BARS
+        if n_bars - current - length < MIN_SECTION_BARS:
+            break
+        current += length
+    return starts
+
+
 def shot_sections(cut_bars: np.ndarray, looks: np.ndarray, n_bars: int) -> tuple[Section, ...]:
-    """Sections of a piece of ``n_bars`` bars whose shots start at bars ``cut_bars`` (S - 1,) and look like ``looks`` (S, D).
+    """Phrase sections of a piece of ``n_bars`` bars whose shots start at bars ``cut_bars`` (S - 1,) and look like ``looks`` (S, D).
 
     ``looks[0]`` is the first shot's (before the first cut). See the module doc.
     """
-    starts, section_looks = [0], [np.asarray(looks[0], float)]
-    for bar, look in zip(np.asarray(cut_bars, int).tolist(), looks[1:], strict=True):
-        if bar - starts[-1] < MIN_SECTION_BARS or n_bars - bar < MIN_SECTION_BARS:
-            continue
-        starts.append(bar)
-        section_looks.append(np.asarray(look, float))
-    labels: list[str] = []
-    names = section_labels(len(starts))
+    bounds = np.concatenate([[0], np.clip(np.asarray(cut_bars, int), 0, n_bars), [n_bars]])
+    lengths = np.diff(bounds)
+    long_starts = [int(s) for s, n in zip(bounds[:-1], lengths, strict=True) if n >= LONG_SHOT_BARS and s > 0]
+    starts = phrase_starts(long_starts, n_bars)
+    ends = starts[1:] + [n_bars]
+    shot_of_bar = np.searchsorted(bounds[1:], np.arange(n_bars), side="right")
+    looks = [np.asarray(look, float) for look in looks]
+    section_looks = [looks[int(np.bincount(shot_of_bar[a:b]).argmax())] for a, b in zip(starts, ends, strict=True)]
+    clusters: list[int] = []
     for i, look in enumerate(section_looks):
         earlier = [np.abs(look - section_looks[j]).mean() for j in range(i)]
         j = int(np.argmin(earlier)) if earlier else -1
-        labels.append(labels[j] if j >= 0 and earlier[j] <= SAME_SHOT_MAX_DIFF else names[len(set(labels))])
-    return tuple(Section(start_bar=s, label=label) for s, label in zip(starts, labels, strict=True))
+        clusters.append(clusters[j] if j >= 0 and earlier[j] <= SAME_SHOT_MAX_DIFF else max(clusters, default=-1) + 1)
+    themes, run = [], 0  # a run of sections with one look alternates its theme (even) and its answer (odd)
+    for i, cluster in enumerate(clusters):
+        run = run + 1 if i and cluster == clusters[i - 1] else 0
+        themes.append((cluster, run % 2))
+    names = {theme: label for theme, label in zip(dict.fromkeys(themes), section_labels(len(set(themes))), strict=True)}
+    return tuple(Section(start_bar=s, label=names[theme]) for s, theme in zip(starts, themes, strict=True))
 
 
 def song_sections(n_bars: int, *, phrase_bars: int = 8) -> tuple[Section, ...]:
@@ -143,8 +171,21 @@ def label_cycles(sections: tuple[Section, ...], n_bars: int) -> dict[str, int]:
     return cycles
 
 
-def plan_chords(key: Key, sections: tuple[Section, ...], n_bars: int, *, seed: int) -> tuple[ChordChange, ...]:
-    """The chord changes of a piece of ``n_bars`` bars in ``key`` with these ``sections`` (module doc)."""
+def final_tick(n_bars: int, end_tick: float | None = None) -> int:
+    """Grid tick where the final tonic starts: the last bar line when the piece (``end_tick``; None: its last bar) lasts at
+    least two beats past it, else the last half bar that leaves two beats before the end."""
+    last_bar = (n_bars - 1) * TICKS_PER_BAR
+    end = n_bars * TICKS_PER_BAR if end_tick is None else end_tick
+    if end - last_bar >= ENDING_MIN_TICKS or n_bars == 1:
+        return last_bar
+    return max(int(np.floor((end - ENDING_MIN_TICKS) / HALF_BAR_TICKS)) * HALF_BAR_TICKS, 0)
+
+
+def plan_chords(
+    key: Key, sections: tuple[Section, ...], n_bars: int, *, seed: int, end_tick: float | None = None
+) -> tuple[ChordChange, ...]:
+    """The chord changes of a piece of ``n_bars`` bars in ``key`` with these ``sections`` (module doc); the final tonic from
+    :func:`final_tick` of ``end_tick`` (the video's end on the grid; None: the last bar's end)."""
     tonic, mode = key.tonic, key.mode
     library = load_progressions()[mode]
     rng = np.random.default_rng([seed, 909])
@@ -157,9 +198,10 @@ def plan_chords(key: Key, sections: tuple[Section, ...], n_bars: int, *, seed: i
             chosen[section.label] = _draw(library, rng, next(reversed(chosen.values()), None))
         cycle = chosen[section.label].chord_values(tonic)[: cycles[section.label] * SLOTS_PER_BAR]
         slots[section.start_bar * SLOTS_PER_BAR : end * SLOTS_PER_BAR] = np.resize(cycle, (end - section.start_bar) * SLOTS_PER_BAR)
-    slots[(n_bars - 1) * SLOTS_PER_BAR :] = chord_value(tonic, mode)
+    final = final_tick(n_bars, end_tick) // HALF_BAR_TICKS
+    slots[final:] = chord_value(tonic, mode)
     if n_bars >= CADENCE_MIN_BARS:
-        slots[(n_bars - 2) * SLOTS_PER_BAR : (n_bars - 1) * SLOTS_PER_BAR] = degree_chord("V:7", tonic)
+        slots[max(final - SLOTS_PER_BAR, 0) : final] = degree_chord("V:7", tonic)
     beats_per_slot = BEATS_PER_BAR // SLOTS_PER_BAR
     changes = np.flatnonzero(np.diff(slots, prepend=-1))
     return tuple(
@@ -168,10 +210,11 @@ def plan_chords(key: Key, sections: tuple[Section, ...], n_bars: int, *, seed: i
     )
 
 
-def make_plan(key: Key, sections: tuple[Section, ...], n_bars: int, *, seed: int) -> Plan:
-    """A :class:`Plan` in ``key`` over these sections (none: one section A), its chords seeded."""
+def make_plan(key: Key, sections: tuple[Section, ...], n_bars: int, *, seed: int, end_tick: float | None = None) -> Plan:
+    """A :class:`Plan` in ``key`` over these sections (none: one section A), its chords seeded, ending by ``end_tick``
+    (:func:`plan_chords`)."""
     sections = sections or (Section(start_bar=0, label="A"),)
-    return Plan(key=key, sections=sections, chords=plan_chords(key, sections, n_bars, seed=seed))
+    return Plan(key=key, sections=sections, chords=plan_chords(key, sections, n_bars, seed=seed, end_tick=end_tick))
 
 
 def with_plan(controls: VideoControls, key: Key | None, *, seed: int) -> VideoControls:
@@ -180,7 +223,7 @@ def with_plan(controls: VideoControls, key: Key | None, *, seed: int) -> VideoCo
     if controls.chords and (key is None or key == controls.key):
         return controls
     key = key or controls.key or (mood_key(controls.mood) if controls.mood else Key(0, "maj"))
-    plan = make_plan(key, controls.sections, controls.n_bars, seed=seed)
+    plan = make_plan(key, controls.sections, controls.n_bars, seed=seed, end_tick=controls.end_tick())
     return dataclasses.replace(controls, key=plan.key, sections=plan.sections, chords=plan.chords)
 
 

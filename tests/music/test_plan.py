@@ -43,9 +43,23 @@ def test_dark_grey_still_is_minor_and_bright_colourful_lively_is_major():
 
 
 def test_shots_that_return_get_their_label_back():
-    looks = np.array([[20.0] * 6, [200.0] * 6, [26.0] * 6, [190.0] * 6, [120.0] * 6])
-    sections = shot_sections(np.array([4, 8, 12, 13]), looks, 16)
-    assert [(s.start_bar, s.label) for s in sections] == [(0, "A"), (4, "B"), (8, "A"), (12, "B")]  # the 1-bar shot joins B
+    looks = np.array([[20.0] * 6, [200.0] * 6, [26.0] * 6, [120.0] * 6, [195.0] * 6])
+    sections = shot_sections(np.array([8, 16, 24, 25]), looks, 32)
+    assert [(s.start_bar, s.label) for s in sections] == [(0, "A"), (8, "B"), (16, "A"), (24, "B")]  # the 1-bar shot joins B
+
+
+def test_sections_are_phrases_and_a_cut_inside_one_is_no_section():
+    looks = np.array([[0.0] * 6, [100.0] * 6, [200.0] * 6, [0.0] * 6])
+    sections = shot_sections(np.array([6, 7, 19]), looks, 30)  # a 1-bar shot at bar 6, long shots from 7 and 19
+    starts = [s.start_bar for s in sections]
+    assert starts[0] == 0 and all(b - a in (4, 8) for a, b in zip(starts, starts[1:], strict=False))
+    assert 6 not in starts and 8 in starts and 20 in starts  # long shots start at the nearest phrase boundary
+    assert sections[-1].start_bar < 30 - 1
+
+
+def test_a_long_shot_alternates_a_theme_and_its_answer():
+    sections = shot_sections(np.zeros(0, int), np.zeros((1, 6)), 32)
+    assert [(s.start_bar, s.label) for s in sections] == [(0, "A"), (8, "B"), (16, "A"), (24, "B")]
 
 
 def test_section_labels_go_past_z():
@@ -153,8 +167,8 @@ def test_key_is_normalized_in_the_file():
 def test_video_with_returning_shots_gets_sections_a_b_a_b(tmp_path):
     a = dict(background=(110, 40, 30), ball=(60, 200, 250))
     b = dict(background=(40, 170, 230), ball=(200, 60, 60))
-    scenes = [Scene(duration_s=6.0, bounce_s=0.6, travel=0.4, **a), Scene(duration_s=6.0, bounce_s=0.6, travel=0.5, **b),
-              Scene(duration_s=6.0, bounce_s=0.6, travel=0.5, **a), Scene(duration_s=6.0, bounce_s=0.6, travel=0.35, **b)]
+    scenes = [Scene(duration_s=9.6, bounce_s=0.6, travel=0.4, **a), Scene(duration_s=9.6, bounce_s=0.6, travel=0.5, **b),
+              Scene(duration_s=9.6, bounce_s=0.6, travel=0.5, **a), Scene(duration_s=9.6, bounce_s=0.6, travel=0.35, **b)]
     controls = analyze_video(write_clip(tmp_path / "abab.mp4", scenes, size=SMALL))
     assert [s.label for s in controls.sections] == ["A", "B", "A", "B"]
     starts = [s.start_bar * 16 for s in controls.sections] + [controls.n_bars * 16]

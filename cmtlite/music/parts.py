@@ -1,0 +1,220 @@
+"""The band's parts as a composer writes them from the model's material: a held groove, a locked bass, comp figures.
+
+Pure functions over note arrays of shape (N, 4): family, MIDI pitch, start
+and duration in 16th ticks (:data:`~cmtlite.tokens.codec.FAMILY_COL` ...).
+A name ending in ``_rel`` holds start ticks counted from its bar's first
+tick (0..15); other arrays count from bar 0. Chords are chord values
+(:mod:`cmtlite.tokens.chords`) per tick.
+
+* **Groove** (:func:`drum_pattern`): of a section's drum bars the *medoid*
+  (the bar most like the others, kick and snare weighing double) is the
+  pattern every bar of the section plays; crashes belong to the form
+  (section starts, strong cuts), not to the pattern.
+* **Fill** (:func:`with_fill`): the bar before a section change ends on one
+  of ``FILLS`` (snare and toms on the 16ths of its last beat, or of its last
+  two in a busy bar), chosen by the section's label so a return brings the same fill.
+* **Comp figure** (:func:`revoice`): a bar of a tonal part is replayed over
+  other chords by keeping each note's role: a chord tone becomes the same
+  chord tone (root, third, fifth, seventh) of the new chord, a passing note
+  moves with the root and then to the nearest note of the key; each lands
+  in the octave nearest its old pitch.
+* **Bass** (:func:`bass_line`): the bass plays on the pattern's kicks (so it
+  locks to the kick) and on every chord change, the root at a change and on
+  a bar's first note, else the role the model's bass played on that kick
+  (root, fifth, octave or third), in the register the model used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cmtlite.constants import TICKS_PER_BAR, TICKS_PER_BEAT
+from cmtlite.tokens.chords import NO_CHORD, chord_pitch_classes
+from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL
+from cmtlite.tokens.vocab import BASS, DRUMS
+
+KICKS = (35, 36)  # GM acoustic / electric bass drum
+SNARES = (37, 38, 39, 40)  # side stick, snares, hand clap
+TOMS = (41, 43, 45, 47, 48, 50)
+CRASHES = (49, 52, 55, 57)  # crash 1, Chinese, splash, crash 2
+# Hats, ride, tambourine, cowbell, cabasa, maracas, shaker: the light layer that density thickens or thins.
+LIGHT_PERCUSSION = (42, 44, 46, 51, 53, 54, 56, 59, 69, 70, 82)
+KICK, SNARE, CLOSED_HAT, CRASH = 36, 38, 42, 49
+# (tick in the bar, GM drum pitch) of each fill; the first three fill the last beat, the last the last two beats.
+FILLS = (
+    ((12, SNARE), (13, SNARE), (14, SNARE), (15, SNARE)),
+    ((12, SNARE), (13, SNARE), (14, 50), (15, 47)),
+    ((12, 50), (13, 48), (14, 45), (15, 43)),
+    ((8, SNARE), (10, SNARE), (12, 50), (13, 48), (14, 45), (15, 43)),
+)
+BUSY_FILL_DENSITY = 12  # a bar asking for this many onsets or more gets the two-beat fill
+BASS_LOW, BASS_HIGH = 28, 52  # E1..E3: where a bass note may sound
+BASS_CENTRE = 40  # E2: the register of a bass line with no model bass to follow
+ROLE_ROOT, ROLE_FIFTH, ROLE_OCTAVE, ROLE_THIRD = range(4)
+
+
+def notes_in_bars(notes: np.ndarray, first_bar: int, end_bar: int) -> np.ndarray:
+    """Rows of ``notes`` (N, 4) starting in bars ``first_bar`` .. ``end_bar - 1``."""
+    starts = notes[:, START_COL]
+    return notes[(starts >= first_bar * TICKS_PER_BAR) & (starts < end_bar * TICKS_PER_BAR)]
+
+
+def bar_rel(notes: np.ndarray, bar: int) -> np.ndarray:
+    """The notes starting in ``bar``, their starts made relative to the bar (``_rel``)."""
+    rel = notes_in_bars(notes, bar, bar + 1).copy()
+    rel[:, START_COL] -= bar * TICKS_PER_BAR
+    return rel
+
+
+def at_bar(notes_rel: np.ndarray, bar: int) -> np.ndarray:
+    """Bar-relative notes placed in ``bar`` (starts counted from bar 0 again)."""
+    placed = notes_rel.copy()
+    placed[:, START_COL] += bar * TICKS_PER_BAR
+    return placed
+
+
+def jaccard(a: set, b: set) -> float:
+    """|a & b| / |a | b|; two empty sets are alike (1.0)."""
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def drum_events(drums_rel: np.ndarray) -> set[tuple[int, int]]:
+    """(tick, pitch) of a drum bar, kick and snare notes counted twice (as pitch and as pitch + 128)."""
+    events = {(int(t), int(p)) for p, t in drums_rel[:, [PITCH_COL, START_COL]].tolist()}
+    return events | {(t, p + 128) for t, p in events if p in KICKS + SNARES}
+
+
+def medoid(items: list[set]) -> int:
+    """Index of the set with the largest summed Jaccard similarity to the others (the earliest on ties); -1 for none."""
+    if not items:
+        return -1
+    scores = [sum(jaccard(a, b) for b in items) for a in items]
+    return int(np.argmax(scores))
+
+
+def drum_pattern(drum_bars_rel: list[np.ndarray]) -> tuple[int, np.ndarray]:
+    """(index, groove) of a section's drum bars: its medoid bar without crashes, with a kick on the downbeat when it has no
+    kick at all (the bass locks to it); (-1, empty) when no bar has drums."""
+    playing = [i for i, bar in enumerate(drum_bars_rel) if len(bar)]
+    if not playing:
+        return -1, np.zeros((0, 4), np.int64)
+    index = playing[medoid([drum_events(drum_bars_rel[i]) for i in playing])]
+    pattern = drum_bars_rel[index]
+    pattern = pattern[~np.isin(pattern[:, PITCH_COL], CRASHES)]
+    if not np.isin(pattern[:, PITCH_COL], KICKS).any():
+        pattern = np.concatenate([pattern, [[DRUMS, KICK, 0, 1]]])
+    return index, pattern
+
+
+def with_fill(drums_rel: np.ndarray, fill: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """A drum bar ending on ``fill``: its notes from the fill's first tick on give way to it (a kick there stays)."""
+    first = fill[0][0]
+    keep = (drums_rel[:, START_COL] < first) | ((drums_rel[:, START_COL] == first) & np.isin(drums_rel[:, PITCH_COL], KICKS))
+    added = np.array([[DRUMS, pitch, tick, 1] for tick, pitch in fill], np.int64)
+    return np.concatenate([drums_rel[keep], added])
+
+
+def ordered_tones(chord: int) -> tuple[int, ...]:
+    """Pitch classes of a chord value, root first (empty for no chord)."""
+    return chord_pitch_classes(chord) if chord != NO_CHORD else ()
+
+
+def nearest_pitch(pitch_class: int, near: int, *, low: int = 0, high: int = 127) -> int:
+    """The MIDI pitch of ``pitch_class`` nearest to ``near`` (the lower on a tie) within ``low..high``."""
+    base = near - (near - pitch_class) % 12
+    candidates = [p for p in (base, base + 12, base - 12) if low <= p <= high] or [base]
+    return min(candidates, key=lambda p: (abs(p - near), p))
+
+
+def snap_to_scale(pitch_class: int, scale: np.ndarray) -> int:
+    """``pitch_class`` if it is in ``scale`` (12 bools; empty: every class is), else the nearest one in it (downward on ties)."""
+    if not len(scale) or scale[pitch_class % 12]:
+        return pitch_class % 12
+    for step in (1, 2):
+        for candidate in (pitch_class - step, pitch_class + step):
+            if scale[candidate % 12]:
+                return candidate % 12
+    return pitch_class % 12
+
+
+def revoice_pitch(pitch: int, source_chord: int, target_chord: int, scale: np.ndarray) -> int:
+    """A tonal note's pitch over ``target_chord`` that plays the role it played over ``source_chord`` (module doc)."""
+    source, target = ordered_tones(source_chord), ordered_tones(target_chord)
+    if source_chord == target_chord or not source or not target:
+        return pitch
+    if pitch % 12 in source:
+        pitch_class = target[min(source.index(pitch % 12), len(target) - 1)]
+    else:
+        pitch_class = snap_to_scale(pitch + (target[0] - source[0] + 6) % 12 - 6, scale)
+    return nearest_pitch(pitch_class, pitch)
+
+
+def revoice(notes_rel: np.ndarray, source_chords: np.ndarray, target_chords: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Tonal bar ``notes_rel`` written over ``source_chords`` (16,) replayed over ``target_chords`` (16,): each note keeps its role."""
+    out = notes_rel.copy()
+    for row in out:
+        tick = int(row[START_COL])
+        row[PITCH_COL] = revoice_pitch(int(row[PITCH_COL]), int(source_chords[tick]), int(target_chords[tick]), scale)
+    return out
+
+
+def bass_roles(kicks_rel: np.ndarray, bass_rel: np.ndarray, chords: np.ndarray) -> dict[int, int]:
+    """Role (``ROLE_*``) the model's bass bar ``bass_rel`` played at each kick tick (over the bar's ``chords`` (16,)); root when silent."""
+    roles = {}
+    for tick in kicks_rel.tolist():
+        sounding = bass_rel[(bass_rel[:, START_COL] <= tick) & (bass_rel[:, START_COL] + bass_rel[:, DURATION_COL] > tick)]
+        tones = ordered_tones(int(chords[tick]))
+        role = ROLE_ROOT
+        if len(sounding) and tones:
+            pitch = int(sounding[:, PITCH_COL].min())
+            low = int(bass_rel[:, PITCH_COL].min())
+            if pitch % 12 == tones[0]:
+                role = ROLE_OCTAVE if pitch >= low + 12 else ROLE_ROOT
+            elif len(tones) > 2 and pitch % 12 == tones[2]:
+                role = ROLE_FIFTH
+            elif pitch % 12 == tones[1]:
+                role = ROLE_THIRD
+        roles[tick] = role
+    return roles
+
+
+def bass_line(onsets_rel: np.ndarray, roles: dict[int, int], chords: np.ndarray, *, register: int) -> np.ndarray:
+    """A bar of bass (rel) with a note on every tick of ``onsets_rel`` over the bar's ``chords`` (16,) (module doc).
+
+    ``roles`` gives each onset's role (missing: root); the root is played at a
+    chord change and on the bar's first onset. Each note lasts until the next
+    onset, at most two beats, at least one 16th.
+    """
+    onsets = sorted({int(t) for t in onsets_rel.tolist()})
+    rows = []
+    for i, tick in enumerate(onsets):
+        tones = ordered_tones(int(chords[tick]))
+        if not tones:
+            continue
+        changed = tick == 0 or chords[tick] != chords[tick - 1]
+        role = ROLE_ROOT if changed or i == 0 else roles.get(tick, ROLE_ROOT)
+        root = nearest_pitch(tones[0], register, low=BASS_LOW, high=BASS_HIGH)
+        if role == ROLE_FIFTH and len(tones) > 2:
+            pitch = nearest_pitch(tones[2], root + 5, low=BASS_LOW, high=BASS_HIGH)
+        elif role == ROLE_THIRD:
+            pitch = nearest_pitch(tones[1], root + 3, low=BASS_LOW, high=BASS_HIGH)
+        elif role == ROLE_OCTAVE and root + 12 <= BASS_HIGH:
+            pitch = root + 12
+        else:
+            pitch = root
+        end = onsets[i + 1] if i + 1 < len(onsets) else TICKS_PER_BAR
+        rows.append([BASS, pitch, tick, int(np.clip(end - tick, 1, 2 * TICKS_PER_BEAT))])
+    return np.array(rows, np.int64).reshape(-1, 4)
+
+
+def approach_note(last_pitch: int, next_root_class: int, scale: np.ndarray) -> int:
+    """A bass note a step below or above the next chord's root (nearest ``last_pitch``), leading into it."""
+    root = nearest_pitch(next_root_class, last_pitch, low=BASS_LOW + 2, high=BASS_HIGH - 2)
+    below, above = snap_to_scale(root - 2, scale), snap_to_scale(root + 2, scale)
+    options = [nearest_pitch(below, root - 1), nearest_pitch(above, root + 1)]
+    return min(options, key=lambda p: (abs(p - last_pitch), p))
+
+
+def family_rows(notes: np.ndarray, family: int) -> np.ndarray:
+    """The rows of one family."""
+    return notes[notes[:, FAMILY_COL] == family]
