@@ -491,8 +491,9 @@ def evaluate(midi_files: tuple[Path, ...], controls_path: Path | None, as_json: 
         rows.append(["mean", *mean_metrics(results, names).values(), ""])
     click.echo(_table(["file", *names, "key"], rows))
     click.echo("")
-    columns = [[name, *(r.get(name) for r in results)] for name in MUSICALITY_METRICS]
-    click.echo(_table(["groove, form, tune, roles", *(Path(r["file"]).name for r in results)], columns))
+    means = mean_metrics(results, MUSICALITY_METRICS) if len(results) > 1 else {}
+    columns = [[name, *(r.get(name) for r in results), *([means[name]] if means else [])] for name in MUSICALITY_METRICS]
+    click.echo(_table(["groove, form, tune, roles", *(Path(r["file"]).name for r in results), *(["mean"] if means else [])], columns))
     if real is not None:
         click.echo("")
         click.echo(_table(["metric", "generated", "reference", "gap"], metric_gaps(mean_metrics(results, MUSIC_METRICS), real)))

@@ -124,10 +124,14 @@ def phrase_ends(onset16: np.ndarray, end16: np.ndarray) -> np.ndarray:
     return (rest >= PHRASE_REST_16THS) | (end16 - onset16 >= PHRASE_HELD_16THS)
 
 
-def tune_metrics(notes: Notes) -> dict[str, Any]:
-    """Every tune metric (module doc) and ``lead_part``, the lead's part name (None: no lead, every metric None)."""
+def tune_metrics(notes: Notes, *, part: int | None = None) -> dict[str, Any]:
+    """Every tune metric (module doc) and ``lead_part``, the lead's part name (None: no lead, every metric None).
+
+    ``part`` measures that part (an index into ``notes.part_names``) as if it
+    were the lead; None: the lead part.
+    """
     out: dict[str, Any] = {"lead_part": None, **dict.fromkeys(TUNE_METRICS)}
-    lead = lead_part(notes)
+    lead = lead_part(notes) if part is None else part
     rows = (notes.part == lead) & (notes.onset_ticks >= 0)
     if lead is None or not rows.any():
         return out
