@@ -7,7 +7,7 @@ import pytest
 from cmtlite.errors import ConfigError
 from cmtlite.evaluate.notes import read_piece
 from cmtlite.evaluate.score import format_score, length_text, parse_bars, position
-from tests.conftest import assert_bad_input, run, write_tracks
+from tests.conftest import assert_bad_input, run, write_song, write_tracks
 
 MARKERS = ((0, "section A"), (0, "chord C:maj"), (2.5, "chord G:7"), (4, "section B"), (4, "chord A:min"))
 
@@ -63,3 +63,6 @@ def test_the_score_command(tmp_path):
     assert_bad_input(run("score", path, "--tracks", "banjo"), "banjo")
     assert_bad_input(run("score", path, "--bars", "7"), "3 bars")
     assert_bad_input(run("score", tmp_path / "missing.mid"), "missing.mid")
+    broken = write_song(tmp_path / "pop")
+    (tmp_path / "pop" / "chord_midi.txt").write_text("0.0 oops\n")
+    assert_bad_input(run("score", broken), "chord_midi.txt", "line 1")
