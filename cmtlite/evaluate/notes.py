@@ -245,12 +245,14 @@ def read_pop909(path: Path) -> Notes:
     )
 
 
+def is_pop909(path: Path) -> bool:
+    """Whether ``path`` is read as a POP909 song: its ``chord_midi.txt`` lies beside it."""
+    return Path(path).with_name(CHORD_FILE).is_file()
+
+
 def read_piece(path: Path) -> Notes:
     """The notes of any MIDI file for the form, groove, tune and role metrics: a POP909 song on its labels' grid, else as read."""
-    path = Path(path)
-    if path.with_name(CHORD_FILE).is_file():
-        return read_pop909(path)
-    return read_notes(path, grid=False)
+    return read_pop909(path) if is_pop909(path) else read_notes(path, grid=False)
 
 
 def harmony(notes: Notes) -> tuple[np.ndarray, np.ndarray]:

@@ -20,16 +20,20 @@ from cmtlite.errors import ConfigError
 from cmtlite.evaluate.form import FORM_METRICS, GROOVE_METRICS, form_metrics
 from cmtlite.evaluate.melody import ROLE_METRICS, TUNE_METRICS, role_metrics, tune_metrics
 from cmtlite.evaluate.metrics import MUSIC_METRICS, audio_hit_rate, control_metrics, estimate_key, music_metrics
-from cmtlite.evaluate.notes import read_notes, read_piece
+from cmtlite.evaluate.notes import Notes, is_pop909, read_notes, read_piece
 
 # The scalar metrics of the groove/form and tune/role issues, in report order.
 MUSICALITY_METRICS = GROOVE_METRICS + FORM_METRICS + TUNE_METRICS + ROLE_METRICS
 
 
-def musicality_metrics(path: Path) -> dict[str, Any]:
-    """The groove, form, tune and role metrics of one MIDI file (read by :func:`~cmtlite.evaluate.notes.read_piece`)."""
-    notes = read_piece(path)
-    return {**form_metrics(notes), **tune_metrics(notes), **role_metrics(notes)}
+def musicality_metrics(path: Path, notes: Notes | None = None) -> dict[str, Any]:
+    """The groove, form, tune and role metrics of one MIDI file (read by :func:`~cmtlite.evaluate.notes.read_piece`).
+
+    ``notes``: the file as :func:`~cmtlite.evaluate.notes.read_notes` read it
+    already, used unless the file is a POP909 song (read on its labels' grid).
+    """
+    piece = read_piece(path) if notes is None or is_pop909(path) else notes
+    return {**form_metrics(piece), **tune_metrics(piece), **role_metrics(piece)}
 
 
 def evaluate_file(path: Path, controls: VideoControls | None = None, *, audio: Path | None = None) -> dict[str, Any]:
@@ -37,7 +41,7 @@ def evaluate_file(path: Path, controls: VideoControls | None = None, *, audio: P
     notes = read_notes(path, grid=controls is not None)  # only the control metrics read the file's own grid
     key, correlation = estimate_key(notes)
     result: dict[str, Any] = {"file": str(path), **music_metrics(notes), "key": key, "key_correlation": correlation,
-                              **musicality_metrics(path)}
+                              **musicality_metrics(path, notes)}
     if controls is not None:
         result |= control_metrics(notes, controls)
         if audio is not None:
