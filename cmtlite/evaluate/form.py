@@ -189,6 +189,9 @@ def _overlaps(bars: list[set[int]]) -> tuple[np.ndarray, np.ndarray]:
 
 def _span_jaccard(inter: np.ndarray, sizes: np.ndarray, a: int, b: int, length: int) -> float | None:
     """Jaccard of the (bar offset, 16th, pitch) sets of bars a.. and b.. over ``length`` bars; None when both are empty."""
+    length = min(length, len(sizes) - max(a, b))  # a section may start after the last note
+    if length <= 0:
+        return None
     both = sum(int(inter[a + o, b + o]) for o in range(length))
     union = int(sizes[a : a + length].sum() + sizes[b : b + length].sum()) - both
     return both / union if union else None

@@ -78,6 +78,13 @@ def test_a_returning_section_and_a_different_one(tmp_path):
     assert m["min_section_bars"] == 2
 
 
+def test_a_section_after_the_last_note(tmp_path):
+    markers = ((0, "section A"), (4, "section B"), (8, "section A"))  # the return starts where the music has ended
+    m = form_metrics(piece(tmp_path, [("piano", 0, False, [(60, 0, 1), (62, 4, 5)])], markers))
+    assert m["same_label_similarity"] is None and m["different_label_similarity"] == 0.0
+    assert m["section_lengths_bars"] == [1, 1, 1]
+
+
 def test_a_return_played_half_the_same(tmp_path):
     a = [(60, 4 * bar, 4 * bar + 1) for bar in range(2)] + [(64, 4 * bar + 2, 4 * bar + 3) for bar in range(2)]
     again = [(60, 4 * bar, 4 * bar + 1) for bar in range(2, 4)] + [(65, 4 * bar + 2, 4 * bar + 3) for bar in range(2, 4)]
