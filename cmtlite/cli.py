@@ -464,7 +464,15 @@ def evaluate(midi_files: tuple[Path, ...], controls_path: Path | None, as_json: 
 
     from cmtlite.controls import read_controls
     from cmtlite.errors import ConfigError
-    from cmtlite.evaluate import CONTROL_METRICS, MUSIC_METRICS, evaluate_file, mean_metrics, metric_gaps, reference_metrics
+    from cmtlite.evaluate import (
+        CONTROL_METRICS,
+        MUSIC_METRICS,
+        MUSICALITY_METRICS,
+        evaluate_file,
+        mean_metrics,
+        metric_gaps,
+        reference_metrics,
+    )
 
     if audio is not None and (controls_path is None or len(midi_files) != 1):
         msg = "--audio goes with --controls and one MIDI file"
@@ -483,9 +491,30 @@ def evaluate(midi_files: tuple[Path, ...], controls_path: Path | None, as_json: 
     if len(results) > 1:
         rows.append(["mean", *mean_metrics(results, names).values(), ""])
     click.echo(_table(["file", *names, "key"], rows))
+    click.echo("")
+    means = mean_metrics(results, MUSICALITY_METRICS) if len(results) > 1 else {}
+    columns = [[name, *(r.get(name) for r in results), *([means[name]] if means else [])] for name in MUSICALITY_METRICS]
+    click.echo(_table(["groove, form, tune, roles", *(Path(r["file"]).name for r in results), *(["mean"] if means else [])], columns))
     if real is not None:
         click.echo("")
         click.echo(_table(["metric", "generated", "reference", "gap"], metric_gaps(mean_metrics(results, MUSIC_METRICS), real)))
+
+
+@cli.command()
+@click.argument("midi_file", type=PATH)
+@click.option("--bars", default="0-7", show_default=True, help="Bars to print: FIRST-LAST or one bar, from 0 as in controls.json.")
+@click.option("--tracks", help="Comma-separated tracks to print, by track name or family (lead, piano, bass ...) [default: all].")
+def score(midi_file: Path, bars: str, tracks: str | None) -> None:
+    """Print a few bars of a MIDI file per track as a score: onsets (bar.beat.16th), pitches, lengths, velocities, chords, sections."""
+    from cmtlite.errors import ConfigError
+    from cmtlite.evaluate.notes import read_piece
+    from cmtlite.evaluate.score import format_score, parse_bars
+
+    try:
+        first_last = parse_bars(bars)
+    except ConfigError as err:
+        raise click.BadParameter(str(err), param_hint="--bars") from err
+    click.echo(format_score(read_piece(midi_file), bars=first_last, parts=None if tracks is None else tuple(tracks.split(","))))
 
 
 def _table(header: list[str], rows: list[list]) -> str:

@@ -224,3 +224,17 @@ def minimal_controls(n_bars: int = 2, **extra) -> dict:
         "beats": [{"time_s": -0.25 + 0.5 * k, "strength_level": k % 3} for k in range(4 * n_bars)],
         **extra,
     }
+
+
+def write_tracks(path: Path, tracks: list[tuple[str, int, bool, list[tuple]]], *, markers: tuple[tuple[float, str], ...] = ()) -> Path:
+    """A MIDI file at 120 BPM (480 ticks per beat): tracks of (name, GM program, is drum, notes), a note
+    (pitch, start beat, end beat[, velocity = 90]); markers (beat, text) such as ``chord C:maj`` or ``section A``."""
+    midi = miditoolkit.MidiFile(ticks_per_beat=480)
+    midi.tempo_changes = [miditoolkit.TempoChange(120.0, 0)]
+    for name, program, is_drum, notes in tracks:
+        track = miditoolkit.Instrument(program, is_drum=is_drum, name=name)
+        track.notes = [miditoolkit.Note(int((note[3:] or (90,))[0]), note[0], round(note[1] * 480), round(note[2] * 480)) for note in notes]
+        midi.instruments.append(track)
+    midi.markers = [miditoolkit.Marker(text, round(beat * 480)) for beat, text in markers]
+    midi.dump(str(path))
+    return path

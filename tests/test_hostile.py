@@ -137,7 +137,7 @@ def test_bad_controls_json(edit, words, bounce_clip, tmp_path, model_file):  # n
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("command", ["render", "evaluate", "tokens"])
+@pytest.mark.parametrize("command", ["render", "evaluate", "tokens", "score"])
 def test_truncated_midi(command, tmp_path):
     from cmtlite.tokens.codec import make_score
     from cmtlite.tokens.midi import write_midi
@@ -146,7 +146,8 @@ def test_truncated_midi(command, tmp_path):
     write_midi(make_score(np.array([[1, 60 + i % 12, 4 * i, 4] for i in range(64)]), tempo_bpm=100)[0], full)
     cut = tmp_path / "cut.mid"
     cut.write_bytes(full.read_bytes()[:200])
-    args = {"render": ["-o", tmp_path / "x.wav", "--soundfont", SMALL_SOUNDFONT], "evaluate": [], "tokens": ["-o", tmp_path / "x.jsonl"]}
+    args = {"render": ["-o", tmp_path / "x.wav", "--soundfont", SMALL_SOUNDFONT], "evaluate": [], "tokens": ["-o", tmp_path / "x.jsonl"],
+            "score": []}
     assert_bad_input(run(command, cut, *args[command]), "cut.mid")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mid", "full.mid"]
 

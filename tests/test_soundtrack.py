@@ -271,6 +271,9 @@ def test_the_wheel_carries_the_model(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:4] == b"MThd"
+    result = subprocess.run([str(bin_dir / "python"), "-c", script, "score", str(out), "--bars", "0"],  # noqa: S603 - every package installed
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and "bar 0" in result.stdout, result.stderr
 
 
 def test_the_midi_grid_is_the_music_grid_and_the_music_lands_on_the_picture(generated):

@@ -1,4 +1,4 @@
-"""Evaluation: music-quality metrics of MIDI files and how well music follows a video's controls.
+"""Music-quality metrics of MIDI files and how well music follows a video's controls.
 
 Positions come from the MIDI's ticks (beats = ticks / ticks_per_beat, onsets
 quantized to 16ths, 4/4 bars of 16 positions); seconds from its tempo map.
@@ -27,20 +27,16 @@ Each metric is ``None`` where it is undefined (e.g. no non-drum notes).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import miditoolkit
 import numpy as np
-import pretty_midi
 from scipy.stats import spearmanr
 
 from cmtlite.constants import BEATS_PER_BAR, HIT_MIN_STRENGTH, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.controls import VideoControls
-from cmtlite.errors import ConfigError, MidiReadError
+from cmtlite.errors import ConfigError
+from cmtlite.evaluate.notes import Notes
 from cmtlite.tokens import chords
-from cmtlite.tokens.midi import chord_markers
 from cmtlite.tokens.vocab import STRENGTH_CAP
 from cmtlite.video.grid import after_long_shot
 
@@ -49,99 +45,12 @@ CONTROL_METRICS = (
     "density_spearman", "density_mae", "strength_mae", "beat_hit_rate", "hit_rate_35ms", "cut_on_beat_rate", "cut_on_downbeat_rate",
 )
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
-BASS_PROGRAMS = (32, 39)  # GM bass programs (0-based)
 PCE_WINDOW_BARS = 4
 SI_LAGS_BARS = range(2, 9)
 BEAT_HIT_TOLERANCE_S = 0.07
 TIGHT_HIT_TOLERANCE_S = 0.035
 CUT_ON_BEAT_TOLERANCE_S = 0.04
 AUDIO_ONSET_RATE_HZ = 22050
-
-
-@dataclass(frozen=True)
-class Notes:
-    """A MIDI file's notes: arrays of shape (N,) sorted by start.
-
-    Attributes: ``pitch``; ``start_beats``, ``end_beats`` (quarter notes
-    from the start of the first bar, a pickup bar counted as a bar's end);
-    ``start_s``, ``end_s`` (seconds, from the tempo map); ``is_drum``;
-    ``is_bass`` (a GM bass program, 32-39, not drums);
-    the file's own ``beats_s`` and ``downbeats_s`` (None unless read with
-    ``grid``; from its tempo map and
-    time signatures, as a DAW reads them); and its ``chord <label>`` markers
-    as ``chord_beats`` (start, in beats like the notes) and ``chord_values``
-    (:mod:`cmtlite.tokens.chords`), empty without any.
-    """
-
-    pitch: np.ndarray
-    start_beats: np.ndarray
-    end_beats: np.ndarray
-    start_s: np.ndarray
-    end_s: np.ndarray
-    is_drum: np.ndarray
-    is_bass: np.ndarray
-    beats_s: np.ndarray | None = None
-    downbeats_s: np.ndarray | None = None
-    chord_beats: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    chord_values: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-
-    @property
-    def onset_ticks(self) -> np.ndarray:
-        """Onsets quantized to 16ths (grid ticks)."""
-        return np.rint(self.start_beats * TICKS_PER_BEAT).astype(np.int64)
-
-
-def read_notes(path: Path, *, grid: bool = True) -> Notes:
-    """The notes of a MIDI file; with ``grid`` also its own beats and downbeats (a second parse, by pretty_midi).
-
-    Raises
-    ------
-    MidiReadError
-        Unreadable file, or a file without notes.
-    """
-    try:
-        midi = miditoolkit.MidiFile(str(path))
-        tick_to_s = midi.get_tick_to_time_mapping()
-        file_grid = pretty_midi.PrettyMIDI(str(path)) if grid else None
-        beats_s, downbeats_s = (file_grid.get_beats(), file_grid.get_downbeats()) if file_grid else (None, None)
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as err:
-        msg = f"{path}: not a readable MIDI file ({err})"
-        raise MidiReadError(msg) from err
-    rows = [(n.pitch, n.start, max(n.end, n.start), t.is_drum, _is_bass(t)) for t in midi.instruments for n in t.notes]
-    if not rows:
-        msg = f"{path}: the MIDI file has no notes"
-        raise MidiReadError(msg)
-    pitch, start, end, drum, bass = (np.array(c) for c in zip(*sorted(rows, key=lambda r: (r[1], r[0])), strict=True))
-    seconds = np.asarray(tick_to_s)
-    pickup = _pickup_missing_beats(midi)
-    marked = chord_markers(midi)
-    return Notes(
-        pitch=pitch,
-        start_beats=start / midi.ticks_per_beat + pickup,
-        end_beats=end / midi.ticks_per_beat + pickup,
-        start_s=seconds[np.minimum(start, len(seconds) - 1)],
-        end_s=seconds[np.minimum(end, len(seconds) - 1)],
-        is_drum=drum.astype(bool),
-        is_bass=bass.astype(bool),
-        beats_s=None if beats_s is None else np.asarray(beats_s),
-        downbeats_s=None if downbeats_s is None else np.asarray(downbeats_s),
-        chord_beats=np.array([t for t, _ in marked], float) / midi.ticks_per_beat + pickup,
-        chord_values=np.array([v for _, v in marked], np.int64),
-    )
-
-
-def _is_bass(track: miditoolkit.Instrument) -> bool:
-    return not track.is_drum and BASS_PROGRAMS[0] <= track.program <= BASS_PROGRAMS[1]
-
-
-def _pickup_missing_beats(midi: miditoolkit.MidiFile) -> int:
-    """Beats missing from a leading pickup bar (an m/4 bar at tick 0 followed by 4/4), 0 without one."""
-    signatures = sorted(midi.time_signature_changes, key=lambda ts: ts.time)
-    if len(signatures) >= 2 and signatures[0].time == 0 and signatures[0].denominator == 4 and signatures[1].numerator == 4:
-        first = signatures[0].numerator
-        if 0 < first < BEATS_PER_BAR and signatures[1].time == first * midi.ticks_per_beat:
-            return BEATS_PER_BAR - first
-    return 0
 
 
 def _entropy_bits(counts: np.ndarray) -> float:
@@ -343,49 +252,3 @@ def audio_hit_rate(audio: Path, controls: VideoControls) -> float | None:
     """Share of strong visual beats (strength >= 0.5) with an onset heard in ``audio`` within 70 ms."""
     strong = controls.visual_beat_time_s()[controls.visual_beat_strength() >= HIT_MIN_STRENGTH]
     return hit_rate(strong, audio_onsets_s(audio), BEAT_HIT_TOLERANCE_S)
-
-
-def evaluate_file(path: Path, controls: VideoControls | None = None, *, audio: Path | None = None) -> dict[str, Any]:
-    """Every metric of one MIDI file (control metrics only with ``controls``; ``audio_hit_rate`` also with its rendered ``audio``)."""
-    notes = read_notes(path, grid=controls is not None)  # only the control metrics read the file's own grid
-    key, correlation = estimate_key(notes)
-    result: dict[str, Any] = {"file": str(path), **music_metrics(notes), "key": key, "key_correlation": correlation}
-    if controls is not None:
-        result |= control_metrics(notes, controls)
-        if audio is not None:
-            result["audio_hit_rate"] = audio_hit_rate(audio, controls)
-    return result
-
-
-def mean_metrics(results: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, float | None]:
-    """Mean of each metric over the files where it is defined."""
-    out = {}
-    for name in names:
-        values = [r[name] for r in results if r.get(name) is not None]
-        out[name] = float(np.mean(values)) if values else None
-    return out
-
-
-def reference_metrics(folder: Path) -> dict[str, float | None]:
-    """Mean music metrics of every MIDI file under ``folder`` (real music to compare with).
-
-    Raises
-    ------
-    ConfigError
-        ``folder`` is not a folder or holds no MIDI files.
-    """
-    folder = Path(folder)
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".mid", ".midi"}) if folder.is_dir() else []
-    if not paths:
-        msg = f"reference folder {folder}: no MIDI files in it"
-        raise ConfigError(msg)
-    return mean_metrics([evaluate_file(path) for path in paths], MUSIC_METRICS)
-
-
-def metric_gaps(generated: dict[str, float | None], reference: dict[str, float | None]) -> list[list]:
-    """Rows of (metric, generated, reference, |gap|) for every music metric; None where either is undefined."""
-    rows = []
-    for name in MUSIC_METRICS:
-        a, b = generated.get(name), reference.get(name)
-        rows.append([name, a, b, None if a is None or b is None else abs(a - b)])
-    return rows
