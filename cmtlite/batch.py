@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cmtlite.audio.render import resolve_soundfont
+from cmtlite.constants import DEFAULT_VARIATION
 from cmtlite.errors import CmtliteError, ConfigError, OutputError
 from cmtlite.model import default_model_path, load_model, resolve_device
 from cmtlite.outputs import check_not_inputs, remove_stale_partials
@@ -32,7 +33,7 @@ from cmtlite.tokens.vocab import FAMILIES
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 REPORT = "batch_report.jsonl"
-JOB_OPTIONS = ("seed", "density_shift", "strength_shift", "instruments", "tempo", "temperature", "original_audio", "key")
+JOB_OPTIONS = ("seed", "density_shift", "strength_shift", "instruments", "tempo", "temperature", "original_audio", "key", "variation")
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _option(name: str, value: object) -> object:
     try:
         if name in {"seed", "density_shift", "strength_shift"}:
             return int(value)
-        if name in {"tempo", "temperature"}:
+        if name in {"tempo", "temperature", "variation"}:
             return float(value)
     except (TypeError, ValueError) as err:
         msg = f"manifest option {name}={value!r} is not a number"
@@ -144,6 +145,7 @@ class Worker:
                 seed=options["seed"],
                 temperature=options.get("temperature", 1.0),
                 key=options.get("key"),
+                variation=options.get("variation", DEFAULT_VARIATION),
             )
             mix = dataclasses.replace(self.mix, original_audio=options.get("original_audio"))
             job.output.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from cmtlite import __version__
-from cmtlite.constants import FADE_OUT_RANGE_S, LOUDNESS_RANGE_LUFS, MUX_SUFFIXES, SHIFT_RANGE, USER_TEMPO_RANGE_BPM
+from cmtlite.constants import DEFAULT_VARIATION, FADE_OUT_RANGE_S, LOUDNESS_RANGE_LUFS, MUX_SUFFIXES, SHIFT_RANGE, USER_TEMPO_RANGE_BPM
 from cmtlite.errors import CmtliteError
 from cmtlite.tokens.chords import Key
 from cmtlite.tokens.vocab import FAMILIES as FAMILY_NAMES
@@ -123,6 +123,8 @@ instruments_option = click.option("--instruments", default=",".join(FAMILY_NAMES
                              help="Comma-separated families to play.")
 temperature_option = click.option("--temperature", type=float, default=1.0, show_default=True, callback=_positive,
                              help="Multiplies every field's sampling temperature.")
+variation_option = click.option("--variation", type=float, default=DEFAULT_VARIATION, show_default=True, callback=within(0.0, 1.0),
+                                help="How much a returning section varies its first time, 0 (literal) .. 1.")
 key_option = click.option("--key", default="auto", show_default=True, callback=_key,
                           help="Key of the music: C, Am, F#m, Bb ... or auto (from the picture's mood; sample: by the seed).")
 
@@ -133,6 +135,7 @@ _SOUNDTRACK_OPTIONS = (
             help="Added to every visual beat's strength level."),
     instruments_option,
     temperature_option,
+    variation_option,
     key_option,
     original_audio_option,
     click.option("--fade-out", "fade_out_s", type=float, default=2.0, show_default=True, callback=within(*FADE_OUT_RANGE_S),
@@ -154,7 +157,7 @@ def _music_and_mix(options: dict[str, Any], seed: int) -> tuple[Any, Any]:
 
     music = MusicOptions(
         density_shift=options["density_shift"], strength_shift=options["strength_shift"], instruments=options["instruments"],
-        seed=seed, temperature=options["temperature"], key=options["key"],
+        seed=seed, temperature=options["temperature"], key=options["key"], variation=options["variation"],
     )
     mix = MixOptions(original_audio=options["original_audio"], fade_out_s=options["fade_out_s"], loudness_lufs=options["loudness_lufs"])
     return music, mix
@@ -428,6 +431,7 @@ def export_command(run_dir: Path, corpus_dir: Path, output: Path, force: bool) -
 @instruments_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (the music and its plan).")
 @temperature_option
+@variation_option
 @key_option
 @click.option("--tokens", "tokens_path", type=PATH, help="Also write the tokens (JSON lines).")
 @model_option
@@ -435,8 +439,8 @@ def export_command(run_dir: Path, corpus_dir: Path, output: Path, force: bool) -
 @force_option
 @quiet_option
 def sample(output: Path, bars: int, tempo: float, density: int | None, strength: int | None, instruments: tuple[str, ...], seed: int,
-           temperature: float, key: str | None, tokens_path: Path | None, model_path: Path | None, device: str, force: bool,
-           quiet: bool) -> None:
+           temperature: float, variation: float, key: Key | None, tokens_path: Path | None, model_path: Path | None, device: str,
+           force: bool, quiet: bool) -> None:
     """Generate music from the model with forced controls and its own plan: key, sections A B A B, chords (no video)."""
     from cmtlite.model import default_model_path
     from cmtlite.music.grammar import constant_controls
@@ -448,7 +452,7 @@ def sample(output: Path, bars: int, tempo: float, density: int | None, strength:
     plan = sample_plan(bars, key=key, seed=seed)
     controls = constant_controls(bars, density=density, strength=strength, instruments=instruments, plan=plan)
     sample_to_midi(_load_model(model_path, device), controls, output, tempo_bpm=tempo, tokens_path=tokens_path, plan=plan, seed=seed,
-                   temperature=temperature, force=force, quiet=quiet)
+                   temperature=temperature, variation=variation, force=force, quiet=quiet)
     click.echo(str(output))
 
 
@@ -543,7 +547,8 @@ def batch(source: Path, out_dir: Path, workers: int, address: str | None, seed: 
     _, mix = _music_and_mix(options, seed)
     defaults = {"density_shift": options["density_shift"], "strength_shift": options["strength_shift"],
                 "instruments": ",".join(options["instruments"]), "temperature": options["temperature"],
-                "original_audio": options["original_audio"], "key": options["key"]}
+                "original_audio": options["original_audio"], "key": options["key"].label if options["key"] else None,
+                "variation": options["variation"]}
     summary = plan_and_run_batch(source, out_dir, defaults=defaults, base_seed=seed, model_path=model_path, device=device,
                                  soundfont=soundfont, mix=mix, workers=workers, address=address, resume=resume, force=force, quiet=quiet)
     if not quiet:

@@ -47,6 +47,7 @@ CUT_MEDIAN_OFFSET = 5.0  # ... plus this offset (0..255)
 TEMPO_MIN_CONFIDENCE = 0.15  # normalized autocorrelation below which tempo falls back
 TEMPO_MIN_BEATS = 4  # fewer visual beats than this: tempo falls back
 PHASE_TOLERANCE_S = 0.04  # width of the Gaussian that scores grid-beat alignment
+DEFAULT_VARIATION = 0.3  # how much a returning section differs from its first time (0..1): still heard as the same theme
 HIT_MIN_STRENGTH = 0.5  # visual beats at least this strong (0..1) are hit points: the music must land on them
 
 # The shipped model, its card and the calibration: the top-level models/ folder, installed as the package

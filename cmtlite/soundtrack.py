@@ -44,6 +44,7 @@ from cmtlite.audio.mux import check_original_audio, mux
 from cmtlite.audio.render import fit_length, master, render_midi, write_wav
 from cmtlite.constants import (
     BEATS_PER_BAR,
+    DEFAULT_VARIATION,
     FADE_OUT_RANGE_S,
     HIT_MIN_STRENGTH,
     LOUDNESS_RANGE_LUFS,
@@ -54,7 +55,7 @@ from cmtlite.constants import (
 from cmtlite.controls import Section, VideoControls, read_controls, write_controls
 from cmtlite.errors import ConfigError, OutputError
 from cmtlite.model import CPTransformer
-from cmtlite.music.composer import DEFAULT_VARIATION, Form, compose_score
+from cmtlite.music.composer import Form, compose_score
 from cmtlite.music.grammar import FREE, Controls, check_instruments
 from cmtlite.music.plan import echo_ticks, marker_ticks, scale_of, with_plan
 from cmtlite.music.regenerate import regenerate_bars

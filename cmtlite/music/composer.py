@@ -14,7 +14,7 @@ repeats what a composer would (the parts' rules are in :mod:`cmtlite.music.parts
    plays on the groove's kicks and at every chord change.
 2. **A return** (a label heard before) replays its first section bar for
    bar (cycled when longer), re-voiced onto its own chords. ``variation``
-   (0..1, seeded) varies it: each tonal part's bar is the model's own bar of
+   (0..1, seeded) varies it: each tonal part's bar (the bass's excepted) is the model's own bar of
    the return with probability ``variation / 2``, and each other tonal
    note moves to a neighbouring chord tone with probability ``variation / 4``;
    the fill changes with probability ``variation``. 0 replays literally.
@@ -24,8 +24,10 @@ repeats what a composer would (the parts' rules are in :mod:`cmtlite.music.parts
    only when none sounded in the ``CRASH_GAP_BARS`` bars before it.
 4. **The picture**: each bar's onset ticks are fitted to its density (light
    percussion first, then comp onsets, are added or removed; hit ticks,
-   forced beats, the downbeat, crashes and fills are never removed) and every
-   hit tick gets an onset (a kick, or a chord tone where no drums play).
+   forced beats, the downbeat, crashes and fills are never removed), every
+   hit tick gets an onset (a kick, or a chord tone where no drums play), and
+   a forced beat or hit sounds its strength in notes where the rules allow
+   (light percussion and high comp notes give way; a comp part adds chord tones).
 5. **The end**: from the plan's final tonic (:func:`~cmtlite.music.plan.final_tick`:
    the last bar line with at least two beats before the video's end, else
    the last half bar that leaves two) every tonal part holds the tonic chord
@@ -41,7 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cmtlite.constants import BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT
+from cmtlite.constants import BEATS_PER_BAR, DEFAULT_VARIATION, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.controls import Section
 from cmtlite.errors import ConfigError
 from cmtlite.music.grammar import Controls
@@ -69,7 +71,6 @@ from cmtlite.music.plan import ENDING_MIN_TICKS, final_tick
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL, Score, make_score
 from cmtlite.tokens.vocab import BASS, DRUMS, FAMILIES, MAX_DURATION_TICKS
 
-DEFAULT_VARIATION = 0.3  # a return still heard as the same theme, with some of its bars and notes changed
 CRASH_GAP_BARS = 4  # a cut inside a section gets a crash only after this many bars without one
 MIN_FIGURE_SHARE = 0.25  # a part that plays in fewer of a section's bars keeps the model's bars as they are
 PHRASE_BARS = 4  # the last bar of each phrase keeps the model's own material (the answer)
@@ -198,11 +199,11 @@ class _Writer:
             rows = []
             for family in self.families:
                 part = notes[notes[:, FAMILY_COL] == family]
-                if family == DRUMS or (family == BASS and DRUMS in self.families):
+                if family == DRUMS:
                     rows.append(part)
                     continue
                 own = self.raw_bar(family, b)
-                if len(own) and rng.random() < variation / 2:
+                if family != BASS and len(own) and rng.random() < variation / 2:
                     rows.append(own)
                     continue
                 part = revoice(part, self.chords_of(source), self.chords_of(b), self.scale)
@@ -323,6 +324,50 @@ def _removal_rank(at_tick: np.ndarray) -> int:
     return 3
 
 
+def _forced_strengths(controls: Controls, bars: list[int]) -> list[tuple[int, int]]:
+    """(grid tick, notes it must sound) of the forced beats and hit strengths in ``bars`` (a forced beat's wins on its tick)."""
+    forced = {}
+    levels = controls.hit_strength if len(controls.hit_strength) else np.zeros(len(controls.hit_ticks), np.int64)
+    for tick, level in zip(np.asarray(controls.hit_ticks).tolist(), np.asarray(levels).tolist(), strict=True):
+        if tick // TICKS_PER_BAR in bars and level > 0:
+            forced[int(tick)] = int(level)
+    for beat in np.flatnonzero(np.asarray(controls.beat_strength) > 0).tolist():
+        if beat // BEATS_PER_BAR in bars:
+            forced[beat * TICKS_PER_BEAT] = int(controls.beat_strength[beat])
+    return sorted(forced.items())
+
+
+def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families: list[int]) -> np.ndarray:
+    """``notes`` (absolute) with ``level`` notes starting on ``tick`` where the rules allow: light percussion, then the
+    highest comp notes, go first; missing notes are chord tones stacked in a comp part (a stab), above its highest there."""
+    at = notes[:, START_COL] == tick
+    count = int(at.sum())
+    if count > level:
+        rows = np.flatnonzero(at)
+        rank = [(_note_rank(notes[r]), -int(notes[r, PITCH_COL])) for r in rows]
+        removable = [r for (kind, _), r in sorted(zip(rank, rows.tolist(), strict=True)) if kind < 2][: count - level]
+        return np.delete(notes, removable, axis=0)
+    comp = [f for f in families if f not in (DRUMS, BASS)]
+    tones = ordered_tones(chord)
+    if count == level or not comp or not tones:
+        return notes
+    family = max(comp, key=lambda f: int((notes[:, FAMILY_COL] == f).sum()))
+    here = notes[at & (notes[:, FAMILY_COL] == family)]
+    pitch = int(here[:, PITCH_COL].max()) if len(here) else _register(notes, family)
+    added = []
+    for _ in range(level - count):
+        pitch = min(nearest_pitch(pc, pitch + 1, low=pitch + 1, high=pitch + 12) for pc in tones)
+        added.append([family, pitch, tick, TICKS_PER_BEAT // 2])
+    return _stack([notes, added])
+
+
+def _note_rank(note: np.ndarray) -> int:
+    """0: light percussion; 1: a comp note; 2: anything else (kick, snare, toms, crash, bass)."""
+    if note[FAMILY_COL] == DRUMS:
+        return 0 if note[PITCH_COL] in LIGHT_PERCUSSION else 2
+    return 2 if note[FAMILY_COL] == BASS else 1
+
+
 def _hit_note(notes: np.ndarray, tick_rel: int, chords: np.ndarray, families: list[int]) -> np.ndarray:
     """One note that makes ``tick_rel`` an onset: a kick, else the lowest tonal part's chord root near its register."""
     if DRUMS in families:
@@ -406,8 +451,10 @@ def compose_score(raw: Score, controls: Controls, form: Form, *, bars: tuple[int
         extra = [notes for bar, notes in added if bar == b]
         notes = _stack([writer.bars[b], *extra])
         if controls.bar_density[b] >= 0:
-            keep = _hit_ticks_rel(controls, b) | {0} | {int(t) for t in _stack(extra)[:, START_COL].tolist()} | writer.fills.get(b, set())
-            notes = _fit_density(notes, int(controls.bar_density[b]), keep, writer.families)
+            must = _hit_ticks_rel(controls, b)
+            keep = must | {0} | {int(t) for t in _stack(extra)[:, START_COL].tolist()} | writer.fills.get(b, set())
+            missing = len(must - {int(t) for t in notes[:, START_COL].tolist()})  # onsets the hits add afterwards
+            notes = _fit_density(notes, max(int(controls.bar_density[b]) - missing, 0), keep, writer.families)
         body.append(at_bar(notes, b))
     notes = _stack([kept, *body])
     chords = writer.chords.copy()
@@ -420,6 +467,8 @@ def compose_score(raw: Score, controls: Controls, form: Form, *, bars: tuple[int
         for tick in sorted(_hit_ticks_rel(controls, b)):
             if b * TICKS_PER_BAR + tick not in onsets:
                 notes = _stack([notes, at_bar(_hit_note(raw.notes, tick, writer.chords_of(b), writer.families), b)])
+    for tick, level in _forced_strengths(controls, sorted(writer.bars)):
+        notes = _fit_strength(notes, tick, level, int(chords[tick]), writer.families)
     first_tick = 0 if bars is None else bars[0] * TICKS_PER_BAR
     score, _ = make_score(_tidy(notes, n_ticks, first_tick=first_tick), tempo_bpm=raw.tempo_bpm, n_bars=n_bars, chords=chords)
     return score

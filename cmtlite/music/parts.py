@@ -93,15 +93,15 @@ def medoid(items: list[set]) -> int:
 
 
 def drum_pattern(drum_bars_rel: list[np.ndarray]) -> tuple[int, np.ndarray]:
-    """(index, groove) of a section's drum bars: its medoid bar without crashes, with a kick on the downbeat when it has no
-    kick at all (the bass locks to it); (-1, empty) when no bar has drums."""
+    """(index, groove) of a section's drum bars: its medoid bar without crashes, with a kick on the downbeat (the bass
+    locks to the kick and plays the root there); (-1, empty) when no bar has drums."""
     playing = [i for i, bar in enumerate(drum_bars_rel) if len(bar)]
     if not playing:
         return -1, np.zeros((0, 4), np.int64)
     index = playing[medoid([drum_events(drum_bars_rel[i]) for i in playing])]
     pattern = drum_bars_rel[index]
     pattern = pattern[~np.isin(pattern[:, PITCH_COL], CRASHES)]
-    if not np.isin(pattern[:, PITCH_COL], KICKS).any():
+    if not (np.isin(pattern[:, PITCH_COL], KICKS) & (pattern[:, START_COL] == 0)).any():
         pattern = np.concatenate([pattern, [[DRUMS, KICK, 0, 1]]])
     return index, pattern
 

@@ -101,7 +101,8 @@ def test_cli_sample_writes_midi_and_tokens(model_file, tmp_path):
     assert midi.tempo_changes[0].tempo == pytest.approx(87)
     assert {t.is_drum or t.program == 33 for t in midi.instruments} == {True}
     rows = [json.loads(line) for line in tokens.read_text().splitlines()]
-    assert rows[0]["tempo_bpm"] == 87 and [r["density"] for r in rows[1:] if r.get("beat") == "bar"] == [6] * 4
+    densities = [r["density"] for r in rows[1:] if r.get("beat") == "bar"]
+    assert rows[0]["tempo_bpm"] == 87 and densities[:3] == [6] * 3 and densities[3] <= 6  # the last bar holds the final chord
     assert {r["strength"] for r in rows[1:] if r.get("beat") in (0, 4, 8, 12)} == {3}
     again = tmp_path / "again.mid"
     run(*args[:2], again, *args[3:], "--instruments", "drums,bass", "--seed", 3, "-q")
