@@ -76,6 +76,7 @@ MIN_FIGURE_SHARE = 0.25  # a part that plays in fewer of a section's bars keeps 
 PHRASE_BARS = 4  # the last bar of each phrase keeps the model's own material (the answer)
 # Registers (MIDI pitch near which a part's final chord is voiced) when the part has not played.
 REGISTERS = {"piano": 60, "guitar": 55, "bass": 40, "strings": 64, "lead": 72}
+ACCENT_DRUMS = (KICK, 38, 42, 46, CRASH)  # what the kit adds to make a tick stronger where no comp part plays
 HAT_ORDER = (2, 6, 10, 14, 4, 8, 12, 0, 1, 3, 5, 7, 9, 11, 13, 15)  # where density adds onsets first: 8ths, then 16ths
 
 
@@ -339,7 +340,8 @@ def _forced_strengths(controls: Controls, bars: list[int]) -> list[tuple[int, in
 
 def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families: list[int]) -> np.ndarray:
     """``notes`` (absolute) with ``level`` notes starting on ``tick`` where the rules allow: light percussion, then the
-    highest comp notes, go first; missing notes are chord tones stacked in a comp part (a stab), above its highest there."""
+    highest comp notes, go first; missing notes are chord tones stacked in a comp part (a stab), above its highest there,
+    or drum accents (``ACCENT_DRUMS``) when no comp part plays."""
     at = notes[:, START_COL] == tick
     count = int(at.sum())
     if count > level:
@@ -349,7 +351,11 @@ def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families
         return np.delete(notes, removable, axis=0)
     comp = [f for f in families if f not in (DRUMS, BASS)]
     tones = ordered_tones(chord)
-    if count == level or not comp or not tones:
+    if count < level and DRUMS in families and (not comp or not tones):  # no comp part: the kit accents the tick
+        sounding = set(notes[at & (notes[:, FAMILY_COL] == DRUMS), PITCH_COL].tolist())
+        accents = [p for p in ACCENT_DRUMS if p not in sounding][: level - count]
+        return _stack([notes, [[DRUMS, p, tick, 1] for p in accents]])
+    if count >= level or not comp or not tones:
         return notes
     family = max(comp, key=lambda f: int((notes[:, FAMILY_COL] == f).sum()))
     here = notes[at & (notes[:, FAMILY_COL] == family)]
