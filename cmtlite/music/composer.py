@@ -404,14 +404,15 @@ def _ending(notes: np.ndarray, chords: np.ndarray, families: list[int], *, final
     return _stack([before, rows])
 
 
-def _tidy(notes: np.ndarray, n_ticks: int, *, first_tick: int = 0) -> np.ndarray:
-    """Notes inside the piece, each starting from ``first_tick`` on lasting at most until the same part plays the same pitch
-    again (earlier notes are kept as they are)."""
+def _tidy(notes: np.ndarray, n_ticks: int, *, span: tuple[int, int] | None = None) -> np.ndarray:
+    """Notes inside the piece, each lasting at most until the same part plays the same pitch again; with ``span`` (first
+    tick, end tick) only the notes starting in it are shortened (the others are kept as they are)."""
     notes = notes[(notes[:, START_COL] >= 0) & (notes[:, START_COL] < n_ticks)]
     notes = notes[np.lexsort((notes[:, START_COL], notes[:, PITCH_COL], notes[:, FAMILY_COL]))].copy()
     same = (notes[1:, FAMILY_COL] == notes[:-1, FAMILY_COL]) & (notes[1:, PITCH_COL] == notes[:-1, PITCH_COL])
     gap = notes[1:, START_COL] - notes[:-1, START_COL]
-    clip = same & (gap > 0) & (notes[:-1, START_COL] >= first_tick)
+    first, end = span or (0, n_ticks)
+    clip = same & (gap > 0) & (notes[:-1, START_COL] >= first) & (notes[:-1, START_COL] < end)
     notes[:-1, DURATION_COL] = np.where(clip, np.minimum(notes[:-1, DURATION_COL], gap), notes[:-1, DURATION_COL])
     notes[:, DURATION_COL] = np.clip(notes[:, DURATION_COL], 1, MAX_DURATION_TICKS)
     return notes
@@ -475,8 +476,8 @@ def compose_score(raw: Score, controls: Controls, form: Form, *, bars: tuple[int
                 notes = _stack([notes, at_bar(_hit_note(raw.notes, tick, writer.chords_of(b), writer.families), b)])
     for tick, level in _forced_strengths(controls, sorted(writer.bars)):
         notes = _fit_strength(notes, tick, level, int(chords[tick]), writer.families)
-    first_tick = 0 if bars is None else bars[0] * TICKS_PER_BAR
-    score, _ = make_score(_tidy(notes, n_ticks, first_tick=first_tick), tempo_bpm=raw.tempo_bpm, n_bars=n_bars, chords=chords)
+    span = None if bars is None else (bars[0] * TICKS_PER_BAR, (bars[1] + 1) * TICKS_PER_BAR)
+    score, _ = make_score(_tidy(notes, n_ticks, span=span), tempo_bpm=raw.tempo_bpm, n_bars=n_bars, chords=chords)
     return score
 
 

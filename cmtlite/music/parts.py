@@ -120,10 +120,10 @@ def ordered_tones(chord: int) -> tuple[int, ...]:
 
 
 def nearest_pitch(pitch_class: int, near: int, *, low: int = 0, high: int = 127) -> int:
-    """The MIDI pitch of ``pitch_class`` nearest to ``near`` (the lower on a tie) within ``low..high``."""
+    """The MIDI pitch (0..127) of ``pitch_class`` nearest to ``near`` (the lower on a tie), within ``low..high`` when one is."""
     base = near - (near - pitch_class) % 12
-    candidates = [p for p in (base, base + 12, base - 12) if low <= p <= high] or [base]
-    return min(candidates, key=lambda p: (abs(p - near), p))
+    octaves = [p for p in range(base - 24, base + 25, 12) if 0 <= p <= 127]
+    return min(octaves, key=lambda p: (not low <= p <= high, abs(p - near), p))
 
 
 def snap_to_scale(pitch_class: int, scale: np.ndarray) -> int:

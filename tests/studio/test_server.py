@@ -148,7 +148,8 @@ def test_regenerating_bars_changes_only_those_bars(studio, project, take, tmp_pa
     assert response.status_code == 202, response.text
     new = response.json()["id"]
     body = wait(client, f"/api/projects/{project}/takes/{new}")
-    assert body["status"] == "ready" and body["bars"] == [1, 2] and body["from_take"] == take
+    assert body["status"] == "ready", body
+    assert body["bars"] == [1, 2] and body["from_take"] == take
     controls = VideoControls.from_json(client.get(f"/api/projects/{project}", headers=AUTH).json()["controls"])
     edges = controls.timing().bar_starts_s
     old = _notes(client.get(f"/api/projects/{project}/takes/{take}/soundtrack.mid", headers=AUTH).content, tmp_path)
