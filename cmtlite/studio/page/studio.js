@@ -11,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   families: [], keys: [], projects: [], project: null, controls: null, takes: [], undo: [], redo: [], selection: null,
   drag: null, current: null, abPair: [null, null], saveTimer: null, polling: null, listing: null, notes: null, notesOf: null,
-  muted: new Set(), solo: new Set(), picked: null, loop: false, waitingFor: null, musicUrl: "",
+  muted: new Set(), solo: new Set(), picked: null, loop: false, waitingFor: null, musicUrl: "", lanesShown: "",
 };
 
 async function api(path, options = {}) {
@@ -32,7 +32,7 @@ function element(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
     if (key === "testid") node.dataset.testid = value;
-    else if (key in node) node[key] = value;
+    else if (key in node && key !== "list") node[key] = value;  // list (a datalist id) is an attribute only
     else node.setAttribute(key, value);
   }
   node.append(...children);
@@ -76,7 +76,7 @@ function resetProjectState() {
   clearTimeout(state.polling); clearTimeout(state.saveTimer);
   Object.assign(state, { controls: null, takes: [], undo: [], redo: [], selection: null, drag: null, current: null,
                          abPair: [null, null], saveTimer: null, notes: null, notesOf: null, picked: null, loop: false,
-                         waitingFor: null, musicUrl: "" });
+                         waitingFor: null, musicUrl: "", lanesShown: "" });
   state.muted.clear(); state.solo.clear();
   const video = $("video"), music = $("music");
   video.pause(); music.pause();
@@ -309,7 +309,10 @@ function block(cls, x0, x1, text, testid, selected, onclick) {
 }
 
 function renderLanes() {
-  const v = view(), picked = state.picked || {};
+  const v = view(), picked = state.picked || {}, c = state.controls;
+  const shown = JSON.stringify([v.width, v.t0, v.t1, c.sections, c.chords, c.scene_cuts_s, c.tempo_map, c.grid_start_s, picked]);
+  if (shown === state.lanesShown) return;  // unchanged: keep the nodes (a click in progress stays on its target)
+  state.lanesShown = shown;
   $("sections").replaceChildren(...sectionSpans().map((s) => block("section-block", v.x(tickTime(s.start_bar)), v.x(tickTime(s.end_bar)),
     s.label, `section-${s.index}`, picked.kind === "section" && picked.index === s.index, () => pick("section", s.index))));
   $("chords").replaceChildren(...chordSpans().map((ch) => block("chord-block", v.x(ch.start_s), v.x(ch.end_s), ch.label,
