@@ -48,7 +48,8 @@ import os
 import secrets
 import socket
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -454,6 +455,31 @@ def serve(
         _run(server, started)
     finally:
         store.close()
+
+
+@contextmanager
+def running(app: FastAPI, *, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Iterator[int]:
+    """Serve ``app`` on a free port of ``host`` from a background thread until the block ends (tests, benchmarks,
+    scripts); yields the port."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, name="cmtlite-studio-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            msg = f"the studio server did not start on {host}"
+            raise ConfigError(msg)
+        time.sleep(0.05)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=timeout_s)
 
 
 def _check_port_free(host: str, port: int) -> None:

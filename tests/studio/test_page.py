@@ -4,15 +4,13 @@ takes and projects."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
 import time
 
 import pytest
 
 from cmtlite.soundtrack import MusicOptions
 from cmtlite.studio.projects import ProjectStore, TakeRequest
-from cmtlite.studio.server import create_app
+from cmtlite.studio.server import create_app, running
 from tests.conftest import SMALL_SOUNDFONT, needs_soundfont
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -26,16 +24,8 @@ MUSIC = "document.querySelector('[data-testid=music]')"
 VIDEO = "document.querySelector('[data-testid=video]')"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, model, bounce_clip):
-    import uvicorn
-
     store = ProjectStore(tmp_path_factory.mktemp("studio_page"), model=model, soundfont=SMALL_SOUNDFONT)
     project = store.create_from_path(bounce_clip)
     store.wait_idle()
@@ -43,17 +33,8 @@ def server(tmp_path_factory, model, bounce_clip):
     store.wait_idle()
     store.create_take(project, TakeRequest(music=MusicOptions(seed=2), from_take=first, bars=(1, 1)))
     store.wait_idle()
-    port = _free_port()
-    uv = uvicorn.Server(uvicorn.Config(create_app(store, TOKEN), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert time.monotonic() < deadline, "the studio server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", store, project
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with running(create_app(store, TOKEN)) as port:
+        yield f"http://127.0.0.1:{port}", store, project
     store.close()
 
 
@@ -326,21 +307,12 @@ def test_switching_projects_resets_the_page_and_failed_projects_wait(server, bro
 
 
 def test_an_empty_start_explains_itself_and_nothing_overflows(tmp_path, model, server, browser):
-    import uvicorn
-
     store = ProjectStore(tmp_path / "empty", model=model, soundfont=SMALL_SOUNDFONT)
-    port = _free_port()
-    uv = uvicorn.Server(uvicorn.Config(create_app(store, TOKEN), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    while not uv.started:
-        time.sleep(0.05)
     errors: list[str] = []
-    page = open_page(browser, f"http://127.0.0.1:{port}", errors, wait_for_controls=False)
-    page.get_by_test_id("empty").wait_for(timeout=10_000)
-    assert "Drop a video" in page.get_by_test_id("empty").inner_text() and page.locator("#workspace").is_hidden()
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with running(create_app(store, TOKEN)) as port:
+        page = open_page(browser, f"http://127.0.0.1:{port}", errors, wait_for_controls=False)
+        page.get_by_test_id("empty").wait_for(timeout=10_000)
+        assert "Drop a video" in page.get_by_test_id("empty").inner_text() and page.locator("#workspace").is_hidden()
     store.close()
     for width in (1280, 1440, 1920):  # the working page of a project with takes fits every width
         page = open_page(browser, server[0], errors, width=width, height=900)

@@ -20,7 +20,7 @@ from scipy.io import wavfile
 from cmtlite.controls import VideoControls
 from cmtlite.studio import projects as projects_module
 from cmtlite.studio.projects import ProjectStore
-from cmtlite.studio.server import MAX_JSON_BYTES, allowed_hosts, create_app
+from cmtlite.studio.server import MAX_JSON_BYTES, allowed_hosts, create_app, running
 from cmtlite.tokens.vocab import FAMILIES
 from tests.conftest import SMALL_SOUNDFONT, needs_soundfont
 
@@ -153,22 +153,9 @@ def test_state_changes_from_other_origins_are_refused(studio, project, take, hea
 @pytest.fixture(scope="module")
 def live(studio):
     """The studio app on a real uvicorn server (the test client reads a streamed body whole before sending it)."""
-    import uvicorn
-
     store, _ = studio
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store, TOKEN), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield port
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(create_app(store, TOKEN)) as port:
+        yield port
 
 
 def send_chunked(port, method, path, content_type, chunks):
@@ -661,3 +648,35 @@ def test_a_client_that_goes_away_is_one_log_line(studio, live, caplog):
 def test_a_take_request_body_is_json(studio, project):
     _, client = studio
     assert json.loads(client.post(f"/api/projects/{project}/takes", content=b"[", headers=AUTH).text)["error"]
+
+
+@pytest.mark.slow
+def test_a_wheel_install_serves_the_page(tmp_path, wheel_venv):
+    """The page ships in the wheel as the package cmtlite.studio.page: a non-editable install serves it."""
+    import subprocess
+
+    python, site, root = wheel_venv
+    script = (
+        "import sys; from fastapi.testclient import TestClient; import cmtlite.studio.page as page;"
+        "from cmtlite.studio.projects import ProjectStore; from cmtlite.studio.server import create_app;"
+        "store = ProjectStore(sys.argv[1], model=None, soundfont=None);"
+        "client = TestClient(create_app(store, 't'), base_url='http://127.0.0.1');"
+        "print(list(page.__path__)[0]); print(client.get('/').text); print(client.get('/static/studio.js').text[:200]); store.close()"
+    )
+    result = subprocess.run([python, "-c", script, str(tmp_path / "work")], capture_output=True, text=True, cwd=tmp_path)  # noqa: S603
+    assert result.returncode == 0, result.stderr
+    where, *served = result.stdout.splitlines()
+    assert where.startswith(str(site)) and not where.startswith(str(root))
+    assert 'data-testid="timeline"' in "\n".join(served) and "cmtlite studio: the page" in "\n".join(served)
+
+
+def test_a_host_beyond_this_machine_is_warned_about(tmp_path, model_file):
+    from tests.conftest import run
+
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))  # noqa: S104 - the port is taken, so the command stops after the warning
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("studio", "--host", "0.0.0.0", "--port", port, "--workdir", tmp_path / "w", "--no-browser", "--model", model_file,
+                     "--soundfont", SMALL_SOUNDFONT)
+    assert result.exit_code == 2 and "crosses the network in clear" in result.output

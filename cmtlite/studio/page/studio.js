@@ -11,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   families: [], keys: [], projects: [], project: null, controls: null, takes: [], undo: [], redo: [], selection: null,
   drag: null, current: null, abPair: [null, null], saveTimer: null, polling: null, listing: null, notes: null, notesOf: null,
-  muted: new Set(), solo: new Set(), picked: null, loop: false, waitingFor: null, musicUrl: "", lanesShown: "",
+  muted: new Set(), solo: new Set(), picked: null, loop: false, waitingFor: null, musicUrl: "", lanesShown: "", takesShown: "",
 };
 
 async function api(path, options = {}) {
@@ -76,7 +76,7 @@ function resetProjectState() {
   clearTimeout(state.polling); clearTimeout(state.saveTimer);
   Object.assign(state, { controls: null, takes: [], undo: [], redo: [], selection: null, drag: null, current: null,
                          abPair: [null, null], saveTimer: null, notes: null, notesOf: null, picked: null, loop: false,
-                         waitingFor: null, musicUrl: "", lanesShown: "" });
+                         waitingFor: null, musicUrl: "", lanesShown: "", takesShown: "" });
   state.muted.clear(); state.solo.clear();
   const video = $("video"), music = $("music");
   video.pause(); music.pause();
@@ -662,6 +662,9 @@ const takeTitle = (take) => take.name || `#${state.takes.indexOf(take) + 1}`;
 function renderTakes() {
   const list = $("takes");
   if (list.contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;  // a name being typed
+  const shown = JSON.stringify([state.takes, state.current, state.abPair, $("video").paused]);
+  if (shown === state.takesShown) return;  // unchanged: keep the nodes (a click in progress stays on its target)
+  state.takesShown = shown;
   list.replaceChildren(...state.takes.map((take) => {
     const item = element("li", { testid: "take", className: `${take.id === state.current ? "current" : ""} ${take.status}` });
     item.dataset.take = take.id;
@@ -692,6 +695,8 @@ function renderTakes() {
         ...["soundtrack.mp4", "soundtrack.mid", "soundtrack.wav"].map((n) => link(take, n, n.split(".")[1])),
         ...(take.families || []).map((f) => link(take, `stems/${f}.wav`, f)));
       tools.append(play, ...marks, downloads);
+    } else {
+      tools.append(element("button", { testid: "play", disabled: true, title: "the take is not ready" }, "Play"));
     }
     const del = element("button", { testid: "delete", className: "danger", title: "delete this take" }, "Delete");
     del.onclick = async () => { if (await confirmTwice(del)) deleteTake(take); };
