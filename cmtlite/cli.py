@@ -579,7 +579,8 @@ def studio(videos: tuple[Path, ...], host: str, port: int, workdir: Path | None,
     from cmtlite.studio.server import LOCAL_HOSTS, serve
 
     if host not in LOCAL_HOSTS:
-        click.echo(f"warning: listening on {host}: other machines can reach the studio (the token still guards it)", err=True)
+        click.echo(f"warning: listening on {host}: other machines can reach the studio, and its token crosses the network in "
+                   "clear (plain HTTP): anyone who can watch the network can use it", err=True)
     serve(list(videos), model_path=model_path or default_model_path(), device=device, soundfont=soundfont, host=host, port=port,
           workdir=workdir, open_browser=not no_browser, max_upload_bytes=max_upload_mb << 20,
           on_ready=lambda url: click.echo(url))

@@ -118,16 +118,24 @@ class MusicOptions:
 
 @dataclass(frozen=True)
 class MixOptions:
-    """How the soundtrack sounds in the video: original audio mode (None: duck if the video has sound), fade, loudness."""
+    """How the soundtrack sounds in the video: original audio mode (None: duck if the video has sound), fade, loudness.
+
+    ``gain_db`` fixes the mastering gain (:func:`~cmtlite.audio.render.master`):
+    the studio keeps one per project, so a regenerated take is sample-identical
+    to its parent before the new bars; None measures it to reach ``loudness_lufs``.
+    """
 
     original_audio: str | None = None  # keep, duck or drop
     fade_out_s: float = 2.0  # linear fade at the end, 0..60 s
     loudness_lufs: float = -16.0  # integrated loudness target, -70..-1 LUFS
+    gain_db: float | None = None  # fixed mastering gain, -100..100 dB; None: measured for loudness_lufs
 
     def __post_init__(self) -> None:
         check_original_audio(self.original_audio)
         check_range(self.fade_out_s, "fade-out", *FADE_OUT_RANGE_S)
         check_range(self.loudness_lufs, "loudness", *LOUDNESS_RANGE_LUFS)
+        if self.gain_db is not None:
+            check_range(self.gain_db, "mastering gain", -100.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -287,6 +295,53 @@ def recompose(model: CPTransformer, controls: VideoControls, music: MusicOptions
     return soundtrack_of(encode(score), controls, music)
 
 
+@dataclass(frozen=True)
+class Regenerate:
+    """A regenerate request: an earlier soundtrack's ``tokens`` with bars ``first..last`` (inclusive) made anew.
+
+    ``linked``: the same bars of every other section with the same label
+    (:func:`linked_bar_ranges`) are made anew too, so a returning section changes alike.
+    """
+
+    tokens: np.ndarray
+    bars: tuple[int, int]
+    linked: bool = False
+
+
+def linked_bar_ranges(sections: tuple[Section, ...], n_bars: int, bars: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """``bars`` (first, last) and the bars at the same offsets in every other section with its section's label, in bar order.
+
+    An occurrence too short to hold the offsets is left out.
+
+    Raises
+    ------
+    ConfigError
+        ``bars`` do not lie inside one section.
+    """
+    bounds = [s.start_bar for s in sections] + [n_bars]
+    spans = [(s.label, start, end) for s, start, end in zip(sections, bounds[:-1], bounds[1:], strict=True)]
+    holding = [(label, start) for label, start, end in spans if start <= bars[0] and bars[1] < end]
+    if not holding:
+        msg = f"bars {bars[0]}..{bars[1]} are not inside one section: a linked regenerate changes bars of one section"
+        raise ConfigError(msg)
+    label, start = holding[0]
+    first, last = bars[0] - start, bars[1] - start
+    return tuple((s + first, s + last) for name, s, end in spans if name == label and s + last < end)
+
+
+def regenerate_soundtrack(model: CPTransformer, controls: VideoControls, music: MusicOptions, request: Regenerate) -> Soundtrack:
+    """:func:`recompose` of the request's bars; ``linked``, every other range :func:`linked_bar_ranges` finds then replays
+    them, re-voiced onto its own chords (:func:`~cmtlite.music.composer.compose_score` with ``source``): every occurrence alike."""
+    tokens = recompose(model, controls, music, request.tokens, request.bars).tokens
+    if request.linked:
+        sampler, form = sampler_controls(controls, music), music_form(controls, music)
+        for bars in linked_bar_ranges(controls.sections, controls.n_bars, request.bars):
+            if bars != request.bars:
+                score = compose_score(decode(tokens, tempo_bpm=controls.tempo_bpm), sampler, form, bars=bars, source=request.bars)
+                tokens = encode(score)
+    return soundtrack_of(tokens, controls, music)
+
+
 def soundtrack_of(tokens: np.ndarray, controls: VideoControls, music: MusicOptions) -> Soundtrack:
     """The soundtrack of composed ``tokens``: the score, hits, markers and timing."""
     hits = hit_points(controls)
@@ -344,12 +399,13 @@ def write_outputs(
     families: tuple[str, ...] = (),
     force: bool,
     on_stage: StageHook | None = None,
-) -> list[Path]:
-    """Render, master and write every requested output of a composed soundtrack; returns the paths written.
+) -> tuple[list[Path], float | None]:
+    """Render, master and write every requested output of a composed soundtrack; returns (the paths written, the mastering
+    gain in dB, None when nothing was rendered).
 
     ``families`` are the stems to write (one WAV each into ``outputs.stems``).
     """
-    written = []
+    written, gain_db = [], None
     if outputs.controls is not None:
         write_controls(controls, outputs.controls, force=force)
         written.append(outputs.controls)
@@ -359,12 +415,12 @@ def write_outputs(
         written.append(outputs.midi)
     if outputs.needs_audio():
         with _timed("render", on_stage):
-            audio, gain_db = master(render_raw(track, soundfont, fade_out_s=mix.fade_out_s), mix.loudness_lufs)
+            audio, gain_db = master(render_raw(track, soundfont, fade_out_s=mix.fade_out_s), mix.loudness_lufs, gain_db=mix.gain_db)
         if outputs.wav is not None:
             write_wav(audio, outputs.wav, force=force)
             written.append(outputs.wav)
         if outputs.stems is not None:
-            written += _write_stems(track, soundfont, outputs.stems, families, gain_db=gain_db, mix=mix, force=force)
+            written += write_stems(track, soundfont, outputs.stems, families, gain_db=gain_db, mix=mix, force=force)
         if outputs.video is not None:
             with _timed("mux", on_stage):
                 mux(video, audio, outputs.video, original_audio=mix.original_audio, force=force)
@@ -372,10 +428,10 @@ def write_outputs(
     if outputs.plot is not None:
         plot_soundtrack(controls, track.notes_s(), outputs.plot, force=force)
         written.append(outputs.plot)
-    return written
+    return written, gain_db
 
 
-def _write_stems(
+def write_stems(
     track: Soundtrack, soundfont: Path, folder: Path, families: tuple[str, ...], *, gain_db: float, mix: MixOptions, force: bool
 ) -> list[Path]:
     """One float32 WAV per family that plays, at the full mix's gain (so the stems add up to the mix before limiting)."""
@@ -422,10 +478,12 @@ def load_controls(
 
 @dataclass(frozen=True)
 class SoundtrackResult:
-    """What :func:`make_soundtrack` did: the controls the music followed and the files it wrote."""
+    """What :func:`make_soundtrack` did: the controls the music followed, the files it wrote, the music and its mastering gain."""
 
     controls: VideoControls
     written: tuple[Path, ...]
+    track: Soundtrack | None = None
+    gain_db: float | None = None  # None: nothing was rendered
 
 
 def make_soundtrack(
@@ -440,6 +498,7 @@ def make_soundtrack(
     force: bool = False,
     quiet: bool = True,
     on_stage: StageHook | None = None,
+    regenerate: Regenerate | None = None,
 ) -> SoundtrackResult:
     """Soundtrack a video (or a ``controls.json``): analyze, compose, render, master, mux; write ``outputs``.
 
@@ -467,11 +526,13 @@ def make_soundtrack(
         No progress bars.
     on_stage : callable (stage name, seconds) or None
         Called after each stage: ``analyze``, ``generate``, ``render``, ``mux``.
+    regenerate : Regenerate or None
+        Make only these bars of an earlier soundtrack anew (:func:`regenerate_soundtrack`); None: compose it all.
 
     Returns
     -------
     SoundtrackResult
-        The controls the music followed and the files written.
+        The controls the music followed, the files written, the music and its mastering gain.
     """
     if tempo_bpm is not None:
         check_tempo_bpm(tempo_bpm)
@@ -487,9 +548,13 @@ def make_soundtrack(
         )
     check_outputs(files, inputs=(video,), force=force)
     with _timed("generate", on_stage):
-        track = compose(model, controls, music, quiet=quiet)
-    written = write_outputs(track, controls, video, outputs, soundfont=soundfont, mix=mix, families=stems, force=force, on_stage=on_stage)
-    return SoundtrackResult(controls=controls, written=tuple(written))
+        if regenerate is None:
+            track = compose(model, controls, music, quiet=quiet)
+        else:
+            track = regenerate_soundtrack(model, controls, music, regenerate)
+    written, gain_db = write_outputs(track, controls, video, outputs, soundfont=soundfont, mix=mix, families=stems, force=force,
+                                     on_stage=on_stage)
+    return SoundtrackResult(controls=controls, written=tuple(written), track=track, gain_db=gain_db)
 
 
 def make_demo(

@@ -238,3 +238,34 @@ def write_tracks(path: Path, tracks: list[tuple[str, int, bool, list[tuple]]], *
     midi.markers = [miditoolkit.Marker(text, round(beat * 480)) for beat, text in markers]
     midi.dump(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(tmp_path_factory):
+    """(python, site-packages, checkout root) of a fresh venv with cmtlite installed from its wheel (`pip wheel .`, not
+    editable), built from a copy of the checkout so it stays clean; the dependencies are this venv's."""
+    import subprocess
+    import sys
+    import sysconfig
+    import venv
+
+    tmp = tmp_path_factory.mktemp("wheel")
+    root, source = Path(__file__).resolve().parent.parent, tmp / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    for name in ("cmtlite", "models"):
+        shutil.copytree(root / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    wheels = tmp / "wheels"
+    build = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-v", "-w", str(wheels)]
+    built = subprocess.run(build, check=True, capture_output=True, text=True, cwd=tmp)  # noqa: S603
+    warnings = [line for line in (built.stdout + built.stderr).splitlines() if "Warning" in line and "setuptools" in line.lower()]
+    assert not warnings, warnings  # no deprecated license table, no package left out of `packages`
+    (wheel,) = wheels.glob("cmtlite-*.whl")
+    env_dir = tmp / "venv"
+    venv.create(env_dir, with_pip=False)
+    site = next((env_dir / "lib").glob("python3*/site-packages"))
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # the dependencies of this venv, not its cmtlite
+    install = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel)]
+    subprocess.run(install, check=True, capture_output=True, cwd=tmp)  # noqa: S603
+    return str(env_dir / "bin" / "python"), site, root

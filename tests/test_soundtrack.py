@@ -236,42 +236,21 @@ def test_one_pipeline_times_its_stages_and_opens_the_video_twice(bounce_clip, mo
 
 
 @pytest.mark.slow
-def test_the_wheel_carries_the_model(tmp_path):
+def test_the_wheel_carries_the_model(tmp_path, wheel_venv):
     """`pip install .` (not editable) into a fresh venv: `cmtlite sample` finds the shipped model inside the wheel."""
-    import shutil
     import subprocess
-    import sys
-    import sysconfig
-    import venv
-    from pathlib import Path
 
-    root, source = Path(__file__).resolve().parent.parent, tmp_path / "source"  # built from a copy: the checkout stays clean
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(root / name, source / name)
-    for name in ("cmtlite", "models"):
-        shutil.copytree(root / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
-    wheels = tmp_path / "wheels"
-    build = [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)]
-    subprocess.run(build, check=True, capture_output=True, cwd=tmp_path)  # noqa: S603
-    (wheel,) = wheels.glob("cmtlite-*.whl")
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=False)
-    bin_dir = env_dir / "bin"
-    site = next((env_dir / "lib").glob("python3*/site-packages"))
-    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # the dependencies of this venv, not its cmtlite
-    install = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel)]
-    subprocess.run(install, check=True, capture_output=True, cwd=tmp_path)  # noqa: S603
-    probe = subprocess.run([str(bin_dir / "python"), "-c", "import cmtlite.constants as c; print(c.MODEL_PATH)"],  # noqa: S603
+    python, site, root = wheel_venv
+    probe = subprocess.run([python, "-c", "import cmtlite.constants as c; print(c.MODEL_PATH)"],  # noqa: S603
                            check=True, capture_output=True, text=True, cwd=tmp_path)
     assert str(site) in probe.stdout and str(root) not in probe.stdout
     out = tmp_path / "s.mid"
     script = "from cmtlite.cli import main; main()"
-    result = subprocess.run([str(bin_dir / "python"), "-c", script, "sample", "-o", str(out), "--bars", "2", "-q"],  # noqa: S603
+    result = subprocess.run([python, "-c", script, "sample", "-o", str(out), "--bars", "2", "-q"],  # noqa: S603
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:4] == b"MThd"
-    result = subprocess.run([str(bin_dir / "python"), "-c", script, "score", str(out), "--bars", "0"],  # noqa: S603 - every package installed
+    result = subprocess.run([python, "-c", script, "score", str(out), "--bars", "0"],  # noqa: S603 - every package installed
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0 and "bar 0" in result.stdout, result.stderr
 

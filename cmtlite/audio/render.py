@@ -208,23 +208,37 @@ def normalize_loudness(audio: np.ndarray, target_lufs: float, *, sample_rate: in
     return _normalize(audio, target_lufs, sample_rate=sample_rate)[0]
 
 
-def _normalize(audio: np.ndarray, target_lufs: float, *, sample_rate: int) -> tuple[np.ndarray, float, float]:
-    """(normalized audio, loudness before, loudness after) in LUFS; each loudness is measured once."""
-    out, before = audio, None
-    for _ in range(3):  # limiting lowers loudness a little: measure again
+def _gained(audio: np.ndarray, gain_db: float, *, sample_rate: int) -> np.ndarray:
+    """Mastering proper: ``audio`` times one gain (dB), then the peak limiter (ceiling a little under -1 dBTP)."""
+    return limit((audio * np.float32(10 ** (gain_db / 20))).astype(np.float32), TRUE_PEAK_DBTP - 0.5, sample_rate=sample_rate)
+
+
+def _normalize(audio: np.ndarray, target_lufs: float, *, sample_rate: int) -> tuple[np.ndarray, float]:
+    """(normalized audio, the gain in dB): the one gain that, limited, reaches ``target_lufs`` (measured at most 3 times)."""
+    loudness = loudness_lufs(audio, sample_rate=sample_rate)
+    if not np.isfinite(loudness):
+        return audio, 0.0
+    gain_db = target_lufs - loudness
+    for _ in range(3):  # limiting lowers loudness a little: raise the gain and measure again
+        out = _gained(audio, gain_db, sample_rate=sample_rate)
         loudness = loudness_lufs(out, sample_rate=sample_rate)
-        before = loudness if before is None else before
         if not np.isfinite(loudness) or abs(loudness - target_lufs) < 0.1:
-            return out, before, loudness
-        out = (out * 10 ** ((target_lufs - loudness) / 20)).astype(np.float32)
-        out = limit(out, TRUE_PEAK_DBTP - 0.5, sample_rate=sample_rate)
-    return out, before, loudness_lufs(out, sample_rate=sample_rate)
+            break
+        gain_db += target_lufs - loudness
+    return out, gain_db
 
 
-def master(audio: np.ndarray, target_lufs: float) -> tuple[np.ndarray, float]:
-    """(audio at ``target_lufs`` with true peak <= -1 dBTP, the loudness change in dB; 0 for silence)."""
-    out, before, after = _normalize(audio, target_lufs, sample_rate=SAMPLE_RATE)
-    return out, (after - before) if np.isfinite(before) and np.isfinite(after) else 0.0
+def master(audio: np.ndarray, target_lufs: float, *, gain_db: float | None = None) -> tuple[np.ndarray, float]:
+    """(mastered audio, its gain in dB): one gain, then the peak limiter (true peak <= -1 dBTP).
+
+    With ``gain_db`` None the gain is the one that brings the audio to
+    ``target_lufs`` (0 for silence); a given ``gain_db`` is applied as it is,
+    so two renders that agree up to a moment come out sample-identical up to
+    that moment less the limiter's look-ahead (about 50 ms).
+    """
+    if gain_db is None:
+        return _normalize(audio, target_lufs, sample_rate=SAMPLE_RATE)
+    return _gained(audio, gain_db, sample_rate=SAMPLE_RATE), gain_db
 
 
 def write_wav(audio: np.ndarray, path: Path, *, force: bool, float32: bool = False) -> None:

@@ -190,10 +190,10 @@ class _Writer:
                 out[b] = revoice(figure, self.chords_of(figure_bar), self.chords_of(b), self.scale)
         return out
 
-    def replay(self, unit: _Unit, first: _Unit, rng: np.random.Generator) -> None:
-        """A return: its first time bar for bar, re-voiced onto its chords, varied (module doc, 2)."""
+    def replay(self, unit: _Unit, first: _Unit, rng: np.random.Generator, *, variation: float | None = None) -> None:
+        """A return: its first time bar for bar, re-voiced onto its chords, varied by ``variation`` (None: the form's; module doc, 2)."""
         length = first.end - first.start
-        variation = self.form.variation
+        variation = self.form.variation if variation is None else variation
         for b in range(unit.start, unit.end):
             source = first.start + (b - unit.start) % length
             notes = self.bars[source]
@@ -418,12 +418,16 @@ def _tidy(notes: np.ndarray, n_ticks: int, *, span: tuple[int, int] | None = Non
     return notes
 
 
-def compose_score(raw: Score, controls: Controls, form: Form, *, bars: tuple[int, int] | None = None) -> Score:
+def compose_score(
+    raw: Score, controls: Controls, form: Form, *, bars: tuple[int, int] | None = None, source: tuple[int, int] | None = None
+) -> Score:
     """The piece a composer makes of the model's ``raw`` score under ``controls`` and ``form`` (module doc).
 
     ``bars`` (first, last; inclusive) composes only those bars, as one section
     with its own groove and figures, and keeps every note that starts outside
-    them (a studio regenerate); without it the whole piece is composed.
+    them (a studio regenerate); with ``source`` (first, last) they replay
+    those bars of ``raw`` instead, re-voiced onto their own chords (a linked
+    regenerate: every occurrence alike); without ``bars`` the whole piece is composed.
 
     Raises
     ------
@@ -450,7 +454,14 @@ def compose_score(raw: Score, controls: Controls, form: Form, *, bars: tuple[int
         units = [_Unit(bars[0], bars[1] + 1, f"bars {bars[0]}-{bars[1]}", -1)]
         inside = (raw.notes[:, START_COL] >= bars[0] * TICKS_PER_BAR) & (raw.notes[:, START_COL] < (bars[1] + 1) * TICKS_PER_BAR)
         kept = raw.notes[~inside]
-        writer.write(units[0])
+        if source is None:
+            writer.write(units[0])
+        else:
+            for bar in range(source[0], source[1] + 1):
+                writer.bars[bar] = bar_rel(raw.notes, bar)
+            writer.replay(units[0], _Unit(source[0], source[1] + 1, units[0].label, -1), np.random.default_rng(0), variation=0.0)
+            for bar in range(source[0], source[1] + 1):
+                del writer.bars[bar]
     starts = [u.start for u in all_units]
     added = writer.decorate(units if bars is None else [_span_unit(units[0], starts, n_bars)], starts, rng)
     body = []
