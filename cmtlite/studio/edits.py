@@ -7,8 +7,8 @@ them with the stored ones:
   left alone: the tempo map is fitted again to the visual beats and the new
   cuts (:func:`~cmtlite.video.grid.fit_tempo_map`: each cut on a beat, on a bar
   line after a shot of two bars or more), the bars and beats keep the
-  densities and strength levels found at their times, the sections follow the
-  cuts (:func:`follow_cuts`) and the chords are planned anew;
+  densities and strength levels found at their times, the phrase sections are
+  made anew over the new shots (:func:`follow_cuts`) and the chords are planned anew;
 * the key or the sections changed while the chords were left alone: the
   chords are planned anew in that key over those sections
   (:func:`~cmtlite.music.plan.plan_chords`; a label keeps its progression when
@@ -26,7 +26,7 @@ import numpy as np
 
 from cmtlite.constants import TICKS_PER_BAR
 from cmtlite.controls import Beat, Section, TempoChange, VideoControls, VisualBeat
-from cmtlite.music.plan import MIN_SECTION_BARS, plan_chords, section_labels
+from cmtlite.music.plan import plan_chords, shot_sections
 from cmtlite.timing import TempoMap
 from cmtlite.video.grid import fit_tempo_map
 from cmtlite.video.rhythm import VisualBeats
@@ -92,38 +92,24 @@ def refit_to_cuts(controls: VideoControls) -> VideoControls:
 
 
 def follow_cuts(controls: VideoControls, timing: TempoMap, cuts_s: np.ndarray) -> tuple[Section, ...]:
-    """Sections on the grid ``timing`` after ``controls``' cuts became ``cuts_s``.
+    """Phrase sections (:func:`~cmtlite.music.plan.shot_sections`) on the grid ``timing`` after ``controls``' cuts became ``cuts_s``.
 
-    A section start that sat on a cut that is gone goes with it; the others
-    keep their time and label; a cut that moved (as many cuts removed as
-    added: paired in order) takes its section along; a new cut starts a
-    section with a new label. Starts land on the nearest bar line; one closer
-    than ``MIN_SECTION_BARS`` to the one before (or the end) is dropped.
+    A shot that starts at a new cut looks new; any other shot looks like the
+    section it sat in before (on the old grid, at the shot's middle), so a
+    moved cut takes its section's look along and a removed cut's shots merge.
     """
     old = controls.timing()
     old_cuts = np.asarray(controls.scene_cuts_s, float)
-    removed = [t for t in old_cuts if np.abs(cuts_s - t).min(initial=np.inf) >= SAME_CUT_S]
-    added = [t for t in cuts_s if np.abs(old_cuts - t).min(initial=np.inf) >= SAME_CUT_S]
-
-    def bar_of(time_s: float, grid: TempoMap) -> int:
-        return int(np.rint(grid.seconds_to_ticks(time_s) / TICKS_PER_BAR))
-
-    at_cut = {bar_of(t, old): t for t in removed}
-    moved = dict(zip(removed, added, strict=True)) if len(removed) == len(added) else {}
-    starts: list[tuple[float, str]] = []
-    for section in controls.sections[1:]:
-        cut = at_cut.get(section.start_bar)
-        if cut is None:
-            starts.append((float(old.bar_starts_s[section.start_bar]), section.label))
-        elif cut in moved:
-            starts.append((float(moved[cut]), section.label))
-    taken = {s.label for s in controls.sections}
-    fresh = (label for label in section_labels(len(taken) + len(added) + 1) if label not in taken)
-    starts += [(float(t), next(fresh)) for t in added if t not in moved.values()]
-    first = controls.sections[0].label if controls.sections else "A"
-    sections = [Section(start_bar=0, label=first)]
-    for time_s, label in sorted(starts):
-        bar = bar_of(time_s, timing)
-        if bar - sections[-1].start_bar >= MIN_SECTION_BARS and timing.n_bars - bar >= MIN_SECTION_BARS:
-            sections.append(Section(start_bar=bar, label=label))
-    return tuple(sections)
+    sections = controls.sections or _one_section()
+    labels = sorted({s.label for s in sections})
+    bounds_s = np.concatenate([[0.0], np.sort(cuts_s), [controls.duration_s]])
+    looks, fresh = [], len(labels)
+    for start_s, end_s in zip(bounds_s[:-1], bounds_s[1:], strict=True):
+        if start_s > 0 and np.abs(old_cuts - start_s).min(initial=np.inf) >= SAME_CUT_S and len(old_cuts) <= len(cuts_s):
+            look, fresh = fresh, fresh + 1  # a cut that was not there: a new look
+        else:
+            bar = int(np.clip(old.seconds_to_ticks((start_s + end_s) / 2) // TICKS_PER_BAR, 0, controls.n_bars - 1))
+            look = labels.index(next(s.label for s in reversed(sections) if s.start_bar <= bar))
+        looks.append(np.full(6, 255.0 * look))
+    cut_bars = np.rint(timing.seconds_to_ticks(np.sort(cuts_s)) / TICKS_PER_BAR).astype(int)
+    return shot_sections(cut_bars, np.asarray(looks), timing.n_bars)
