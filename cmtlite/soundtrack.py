@@ -57,7 +57,7 @@ from cmtlite.errors import ConfigError, OutputError
 from cmtlite.model import CPTransformer
 from cmtlite.music.composer import Form, compose_score
 from cmtlite.music.grammar import FREE, Controls, check_instruments
-from cmtlite.music.plan import echo_ticks, marker_ticks, scale_of, with_plan
+from cmtlite.music.plan import echo_ticks, lead_program, marker_ticks, scale_of, with_plan
 from cmtlite.music.regenerate import regenerate_bars
 from cmtlite.music.sampler import generate_tokens
 from cmtlite.outputs import atomic_output, check_outputs
@@ -66,7 +66,7 @@ from cmtlite.timing import TempoMap, check_tempo_bpm
 from cmtlite.tokens.chords import Key
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, START_COL, Score, decode, encode
 from cmtlite.tokens.midi import write_midi
-from cmtlite.tokens.vocab import FAMILIES, MAX_DENSITY, STRENGTH_CAP
+from cmtlite.tokens.vocab import FAMILIES, LEAD, MAX_DENSITY, STRENGTH_CAP
 from cmtlite.video.clips import demo_scenes, write_clip
 
 GENERATION_BUDGET_S = 120.0  # sampling must finish within this
@@ -219,6 +219,8 @@ class Soundtrack:
     duration_s: float
     hits: HitPoints
     markers: tuple[tuple[float, str], ...] = ()
+    programs: dict[int, int] = dataclasses.field(default_factory=dict)  # GM program per family index where not the default
+    seed: int = 0  # of the velocities' humanisation
 
     def onset_shift_s(self) -> dict[int, float]:
         """Microtiming: seconds each hit tick's onsets move to sound on their visual beat."""
@@ -347,7 +349,8 @@ def soundtrack_of(tokens: np.ndarray, controls: VideoControls, music: MusicOptio
     hits = hit_points(controls)
     score = decode(tokens, tempo_bpm=controls.tempo_bpm)
     markers = tuple(sorted(plan_markers(controls) + [(float(t), "cut") for t in controls.scene_cuts_s]))
-    return Soundtrack(tokens=tokens, score=score, timing=controls.timing(), duration_s=controls.duration_s, hits=hits, markers=markers)
+    return Soundtrack(tokens=tokens, score=score, timing=controls.timing(), duration_s=controls.duration_s, hits=hits, markers=markers,
+                      programs={LEAD: lead_program(controls.mood)}, seed=music.seed)
 
 
 def plan_markers(controls: VideoControls) -> list[tuple[float, str]]:
@@ -369,7 +372,7 @@ def write_soundtrack_midi(track: Soundtrack, path: Path, *, families: tuple[str,
     keep = np.isin(track.score.notes[:, FAMILY_COL], [FAMILIES.index(f) for f in families])
     score = dataclasses.replace(track.score, notes=track.score.notes[keep])
     write_midi(score, path, timing=track.timing, end_s=track.duration_s, onset_shift_s=track.onset_shift_s(), markers=list(track.markers),
-               accent_ticks=set(track.hits.ticks.tolist()))
+               accent_ticks=set(track.hits.ticks.tolist()), programs=track.programs, seed=track.seed)
 
 
 def render_raw(track: Soundtrack, soundfont: Path, *, fade_out_s: float, families: tuple[str, ...] = FAMILIES) -> np.ndarray:

@@ -5,19 +5,24 @@ picture's controls and the plan; :func:`compose_score` then keeps and
 repeats what a composer would (the parts' rules are in :mod:`cmtlite.music.parts`):
 
 1. **A section's first time** (sections are the plan's phrases,
-   :func:`~cmtlite.music.plan.phrase_sections`): the drums play the
-   section's groove (its medoid bar) in every bar; each tonal part plays
-   its figure (its medoid bar in the section, in a part that plays in at
+   :func:`~cmtlite.music.plan.shot_sections`): the drums play the
+   section's groove (its medoid bar) in every bar; piano and guitar play
+   their figure (their medoid bar in the section, in a part that plays in at
    least a quarter of the bars) replayed over each bar's chords, except in
    the last bar of every 4-bar phrase, which keeps the model's own bar: a
    phrase (a a a b) is answered by its varied repeat (a a a c). The bass
-   plays on the groove's kicks and at every chord change.
+   plays on the groove's kicks and at every chord change. The roles: the
+   lead writes the tune (:mod:`cmtlite.music.lead`: a motif stated,
+   sequenced and answered, phrase ends every 4 bars); the piano comps below
+   it; the strings hold pads (:func:`~cmtlite.music.parts.pad_bar`); the
+   guitar comps in its range with at least four notes a bar, or rests
+   (:func:`~cmtlite.music.parts.guitar_bar`).
 2. **A return** (a label heard before) replays its first section bar for
    bar (cycled when longer), re-voiced onto its own chords. ``variation``
-   (0..1, seeded) varies it: each tonal part's bar (the bass's excepted) is the model's own bar of
-   the return with probability ``variation / 2``, and each other tonal
-   note moves to a neighbouring chord tone with probability ``variation / 4``;
-   the fill changes with probability ``variation``. 0 replays literally.
+   (0..1, seeded) varies it: a piano or guitar bar is the model's own bar of
+   the return with probability ``variation / 2``, and each other note of the
+   piano, guitar and lead moves to a neighbouring chord tone with probability
+   ``variation / 4``; the fill changes with probability ``variation``. 0 replays literally.
 3. **Form**: a crash and a kick open every section after the first; the
    bar before a section change ends on a fill (:data:`~cmtlite.music.parts.FILLS`) and its bass
    steps into the next section's root; a cut inside a section gets a crash
@@ -47,6 +52,7 @@ from cmtlite.constants import BEATS_PER_BAR, DEFAULT_VARIATION, TICKS_PER_BAR, T
 from cmtlite.controls import Section
 from cmtlite.errors import ConfigError
 from cmtlite.music.grammar import Controls
+from cmtlite.music.lead import lead_section
 from cmtlite.music.parts import (
     BUSY_FILL_DENSITY,
     CRASH,
@@ -59,17 +65,20 @@ from cmtlite.music.parts import (
     bar_rel,
     bass_line,
     bass_roles,
+    below,
     drum_pattern,
     family_rows,
+    guitar_bar,
     medoid,
     nearest_pitch,
     ordered_tones,
+    pad_bar,
     revoice,
     with_fill,
 )
 from cmtlite.music.plan import ENDING_MIN_TICKS, final_tick
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL, Score, make_score
-from cmtlite.tokens.vocab import BASS, DRUMS, FAMILIES, MAX_DURATION_TICKS
+from cmtlite.tokens.vocab import BASS, DRUMS, FAMILIES, GUITAR, LEAD, MAX_DURATION_TICKS, PIANO, STRINGS
 
 CRASH_GAP_BARS = 4  # a cut inside a section gets a crash only after this many bars without one
 MIN_FIGURE_SHARE = 0.25  # a part that plays in fewer of a section's bars keeps the model's bars as they are
@@ -138,6 +147,7 @@ class _Writer:
         self.scale = controls.scale
         self.families = sorted(FAMILIES.index(name) for name in controls.instruments)
         self.tonal = [f for f in self.families if f not in (DRUMS, BASS)]
+        self.tonic = ordered_tones(int(self.chords[-1]))[0] if ordered_tones(int(self.chords[-1])) else 0  # the plan ends on it
         self.bars: dict[int, np.ndarray] = {}
         self.fills: dict[int, set[int]] = {}  # bar -> ticks (rel) of its fill
 
@@ -159,8 +169,19 @@ class _Writer:
                 kicks_rel = np.unique(pattern[np.isin(pattern[:, PITCH_COL], KICKS), START_COL])
                 for b in bars:
                     parts[b].append(pattern)
-        for family in self.tonal + ([BASS] if BASS in self.families and not len(kicks_rel) else []):
-            for b, notes in self._figure(family, unit).items():
+        comp = [f for f in self.tonal if f not in (STRINGS, LEAD)] + ([BASS] if BASS in self.families and not len(kicks_rel) else [])
+        figures = {family: self._figure(family, unit) for family in comp}
+        if GUITAR in figures:
+            figures[GUITAR] = self._guitar(figures[GUITAR], figures.get(PIANO, {}))
+        if LEAD in self.families:
+            figures[LEAD] = self._lead(unit)
+            ceiling = int(max((n[:, PITCH_COL].min() for n in figures[LEAD].values() if len(n)), default=127))
+            if PIANO in figures:
+                figures[PIANO] = {b: below(notes, ceiling) for b, notes in figures[PIANO].items()}
+        if STRINGS in self.families:
+            figures[STRINGS] = self._pads(unit)
+        for family_bars in figures.values():
+            for b, notes in family_bars.items():
                 parts[b].append(notes)
         if BASS in self.families and len(kicks_rel):
             source = self.raw_bar(BASS, groove_bar)
@@ -172,6 +193,30 @@ class _Writer:
                 parts[b].append(bass_line(np.union1d(kicks_rel, changes), roles, chords, register=register))
         for b in bars:
             self.bars[b] = _stack(parts[b])
+
+    def _lead(self, unit: _Unit) -> dict[int, np.ndarray]:
+        """The tune of a section's first time (:func:`~cmtlite.music.lead.lead_section`), after the line before it."""
+        earlier = [self.bars[b] for b in sorted(self.bars) if b < unit.start]
+        line = [n[n[:, FAMILY_COL] == LEAD] for n in earlier if (n[:, FAMILY_COL] == LEAD).any()]
+        previous = int(line[-1][np.argmax(line[-1][:, START_COL]), PITCH_COL]) if line else None
+        bars = range(unit.start, unit.end)
+        tune = lead_section([self.raw_bar(LEAD, b) for b in bars], [self.chords_of(b) for b in bars], self.scale,
+                            tonic=self.tonic, previous=previous, seed=self.form.seed + unit.start)
+        return dict(zip(bars, tune, strict=True))
+
+    def _pads(self, unit: _Unit) -> dict[int, np.ndarray]:
+        """The strings' pads through a section (:func:`~cmtlite.music.parts.pad_bar`), around the model's strings register."""
+        centre, voicing, out = _register(self.raw.notes, STRINGS), [], {}
+        for b in range(unit.start, unit.end):
+            out[b], voicing = pad_bar(self.chords_of(b), voicing, centre=int(np.clip(centre, 57, 72)))
+        return out
+
+    def _guitar(self, figure: dict[int, np.ndarray], piano: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """The guitar comps (:func:`~cmtlite.music.parts.guitar_bar`) where the model's guitar plays a figure, else rests."""
+        if all(len(notes) == 0 for notes in figure.values()) or sum(len(n) > 0 for n in figure.values()) < MIN_FIGURE_SHARE * len(figure):
+            return {b: np.zeros((0, 4), np.int64) for b in figure}
+        empty = np.zeros((0, 4), np.int64)
+        return {b: guitar_bar(notes, self.chords_of(b), piano.get(b, empty)) for b, notes in figure.items()}
 
     def _figure(self, family: int, unit: _Unit) -> dict[int, np.ndarray]:
         """A tonal part's bars in a section's first time: its figure re-voiced, the model's own bar at each phrase's end."""
@@ -204,11 +249,11 @@ class _Writer:
                     rows.append(part)
                     continue
                 own = self.raw_bar(family, b)
-                if family != BASS and len(own) and rng.random() < variation / 2:
+                if family not in (BASS, LEAD, STRINGS) and len(own) and rng.random() < variation / 2:
                     rows.append(own)
                     continue
                 part = revoice(part, self.chords_of(source), self.chords_of(b), self.scale)
-                rows.append(_neighbour_tones(part, self.chords_of(b), rng, variation / 4) if family != BASS else part)
+                rows.append(_neighbour_tones(part, self.chords_of(b), rng, variation / 4) if family not in (BASS, STRINGS) else part)
             self.bars[b] = _stack(rows)
 
     def decorate(self, units: list[_Unit], section_starts: list[int], rng: np.random.Generator) -> list[tuple[int, np.ndarray]]:
@@ -349,7 +394,7 @@ def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families
         rank = [(_note_rank(notes[r]), -int(notes[r, PITCH_COL])) for r in rows]
         removable = [r for (kind, _), r in sorted(zip(rank, rows.tolist(), strict=True)) if kind < 2][: count - level]
         return np.delete(notes, removable, axis=0)
-    comp = [f for f in families if f not in (DRUMS, BASS)]
+    comp = [f for f in families if f not in (DRUMS, BASS, LEAD)]
     tones = ordered_tones(chord)
     if count < level and DRUMS in families and (not comp or not tones):  # no comp part: the kit accents the tick
         sounding = set(notes[at & (notes[:, FAMILY_COL] == DRUMS), PITCH_COL].tolist())
@@ -368,10 +413,10 @@ def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families
 
 
 def _note_rank(note: np.ndarray) -> int:
-    """0: light percussion; 1: a comp note; 2: anything else (kick, snare, toms, crash, bass)."""
+    """0: light percussion; 1: a comp note; 2: anything else (kick, snare, toms, crash, bass, the tune)."""
     if note[FAMILY_COL] == DRUMS:
         return 0 if note[PITCH_COL] in LIGHT_PERCUSSION else 2
-    return 2 if note[FAMILY_COL] == BASS else 1
+    return 2 if note[FAMILY_COL] in (BASS, LEAD) else 1
 
 
 def _hit_note(notes: np.ndarray, tick_rel: int, chords: np.ndarray, families: list[int]) -> np.ndarray:
@@ -396,8 +441,12 @@ def _ending(notes: np.ndarray, chords: np.ndarray, families: list[int], *, final
             rows += [[DRUMS, KICK, final_tick, 1], [DRUMS, CRASH, final_tick, length]]
         elif tones:
             register = _register(notes, family)
-            if family == BASS:
-                rows.append([BASS, nearest_pitch(tones[0], register, low=28, high=52), final_tick, length])
+            if family in (BASS, LEAD):  # one note: the bass's root, the tune's nearest tonic-chord tone
+                last = notes[notes[:, FAMILY_COL] == family]
+                near = int(last[np.argmax(last[:, START_COL]), PITCH_COL]) if family == LEAD and len(last) else register
+                pitch = nearest_pitch(tones[0], near, low=28, high=52) if family == BASS else min(
+                    (nearest_pitch(pc, near) for pc in tones[:3]), key=lambda p: abs(p - near))
+                rows.append([family, pitch, final_tick, length])
                 continue
             root = nearest_pitch(tones[0], register - 4)
             rows += [[family, nearest_pitch(pc, root + 2 + 3 * k), final_tick, length] for k, pc in enumerate(tones[:3])]
@@ -471,6 +520,7 @@ def compose_score(
         if controls.bar_density[b] >= 0:
             must = _hit_ticks_rel(controls, b)
             keep = must | {0} | {int(t) for t in _stack(extra)[:, START_COL].tolist()} | writer.fills.get(b, set())
+            keep |= {int(t) for t in notes[notes[:, FAMILY_COL] == LEAD, START_COL].tolist()}  # hits never break the tune
             missing = len(must - {int(t) for t in notes[:, START_COL].tolist()})  # onsets the hits add afterwards
             notes = _fit_density(notes, max(int(controls.bar_density[b]) - missing, 0), keep, writer.families)
         body.append(at_bar(notes, b))

@@ -18,6 +18,12 @@ tick (0..15); other arrays count from bar 0. Chords are chord values
   chord tone (root, third, fifth, seventh) of the new chord, a passing note
   moves with the root and then to the nearest note of the key; each lands
   in the octave nearest its old pitch.
+* **Pads** (:func:`pad_bar`): under a tune the strings hold the chords
+  (a voicing per chord span, at most four voices in C3..C6, no semitone
+  clusters, each voice to the nearest tone of the next chord).
+* **Guitar** (:func:`guitar_bar`): in E2..E5, a figure of at least four notes
+  (an arpeggio on the beats when the model's is thinner) or a rest; it does
+  not double the piano.
 * **Bass** (:func:`bass_line`): the bass plays on the pattern's kicks (so it
   locks to the kick) and on every chord change, the root at a change and on
   a bar's first note, else the role the model's bass played on that kick
@@ -31,7 +37,7 @@ import numpy as np
 from cmtlite.constants import TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.tokens.chords import NO_CHORD, chord_pitch_classes
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL
-from cmtlite.tokens.vocab import BASS, DRUMS
+from cmtlite.tokens.vocab import BASS, DRUMS, GUITAR, STRINGS
 
 KICKS = (35, 36)  # GM acoustic / electric bass drum
 SNARES = (37, 38, 39, 40)  # side stick, snares, hand clap
@@ -51,6 +57,9 @@ BUSY_FILL_DENSITY = 12  # a bar asking for this many onsets or more gets the two
 BASS_LOW, BASS_HIGH = 28, 52  # E1..E3: where a bass note may sound
 BASS_CENTRE = 40  # E2: the register of a bass line with no model bass to follow
 ROLE_ROOT, ROLE_FIFTH, ROLE_OCTAVE, ROLE_THIRD = range(4)
+PAD_LOW, PAD_HIGH, PAD_VOICES = 48, 84, 4  # strings pads: C3..C6, at most four voices
+GUITAR_LOW, GUITAR_HIGH = 40, 76  # E2..E5
+MIN_COMP_NOTES = 4  # a guitar bar comps with at least this many notes (or rests)
 
 
 def notes_in_bars(notes: np.ndarray, first_bar: int, end_bar: int) -> np.ndarray:
@@ -218,3 +227,65 @@ def approach_note(last_pitch: int, next_root_class: int, scale: np.ndarray) -> i
 def family_rows(notes: np.ndarray, family: int) -> np.ndarray:
     """The rows of one family."""
     return notes[notes[:, FAMILY_COL] == family]
+
+
+def pad_bar(chords: np.ndarray, previous: list[int], *, centre: int) -> tuple[np.ndarray, list[int]]:
+    """Strings as pads: (bar rel notes, last voicing) holding one voicing per chord span of the bar's ``chords`` (16,).
+
+    Each voicing has at most ``PAD_VOICES`` chord tones within ``PAD_LOW``..``PAD_HIGH`` (C3..C6), no two a
+    semitone apart, each voice moving to the nearest tone of the next chord (from ``previous``; empty: around ``centre``).
+    """
+    changes = [0] + [t for t in range(1, TICKS_PER_BAR) if chords[t] != chords[t - 1]] + [TICKS_PER_BAR]
+    rows, voicing = [], list(previous)
+    for start, end in zip(changes[:-1], changes[1:], strict=True):
+        tones = ordered_tones(int(chords[start]))[:PAD_VOICES]
+        if not tones:
+            continue
+        targets = sorted(voicing) if len(voicing) == len(tones) else [centre - 5 + 5 * k for k in range(len(tones))]
+        pitches = sorted(nearest_pitch(pc, t, low=PAD_LOW, high=PAD_HIGH) for pc, t in zip(tones, targets, strict=True))
+        voicing = []
+        for pitch in pitches:
+            if voicing and pitch - voicing[-1] <= 1:
+                pitch += 12
+            if pitch <= PAD_HIGH and pitch not in voicing:
+                voicing.append(pitch)
+        rows += [[STRINGS, p, start, end - start] for p in voicing]
+    return np.array(rows, np.int64).reshape(-1, 4), voicing
+
+
+def guitar_bar(figure_rel: np.ndarray, chords: np.ndarray, piano_rel: np.ndarray) -> np.ndarray:
+    """Guitar comping of a bar: ``figure_rel`` folded into E2..E5, or an arpeggio on the beats (root, fifth, octave,
+    third) when it has fewer than ``MIN_COMP_NOTES`` notes; a note doubling a piano note (pitch and onset) moves an octave."""
+    rows = [[GUITAR, _fold(int(p), GUITAR_LOW, GUITAR_HIGH), int(t), int(d)] for _, p, t, d in figure_rel.tolist()]
+    if len(rows) < MIN_COMP_NOTES:
+        rows = []
+        for k, tick in enumerate(range(0, TICKS_PER_BAR, TICKS_PER_BEAT)):
+            tones = ordered_tones(int(chords[tick]))
+            if tones:
+                root = nearest_pitch(tones[0], 48, low=GUITAR_LOW, high=GUITAR_HIGH)
+                fifth = nearest_pitch(tones[-1 if len(tones) < 3 else 2], root + 7)
+                pitch = (root, fifth, root + 12, nearest_pitch(tones[1], root + 16))[k]
+                rows.append([GUITAR, _fold(pitch, GUITAR_LOW, GUITAR_HIGH), tick, TICKS_PER_BEAT])
+    piano = {(int(p), int(t)) for p, t in piano_rel[:, [PITCH_COL, START_COL]].tolist()}
+    for row in rows:
+        if (row[1], row[2]) in piano:
+            row[1] = row[1] + 12 if row[1] + 12 <= GUITAR_HIGH else row[1] - 12
+    return np.array(rows, np.int64).reshape(-1, 4)
+
+
+def _fold(pitch: int, low: int, high: int) -> int:
+    """``pitch`` moved by octaves into ``low..high``."""
+    while pitch < low:
+        pitch += 12
+    while pitch > high:
+        pitch -= 12
+    return pitch
+
+
+def below(notes_rel: np.ndarray, ceiling: int) -> np.ndarray:
+    """``notes_rel`` with every note above ``ceiling`` moved down by octaves (the comping stays under the tune)."""
+    out = notes_rel.copy()
+    for row in out:
+        while row[PITCH_COL] > ceiling and row[PITCH_COL] - 12 >= BASS_HIGH - 12:
+            row[PITCH_COL] -= 12
+    return out

@@ -65,6 +65,10 @@ LIVELY_SPEED = 0.25  # frame diagonals per second: motion at or above this is ar
 VIVID_CHROMA = 50.0  # |(U, V) - 128| (BT.601) that counts as fully saturated; pure red is 118, a grey 0
 MAJOR_TONICS = (5, 0, 7, 2, 9, 4)  # F C G D A E: calm to lively
 MINOR_TONICS = (2, 9, 4, 11)  # D A E B
+LIVELY_AROUSAL = 0.5  # arousal from which the tune takes a livelier instrument
+# The lead's GM program by mood: soft, breathy timbres for calm pictures, reedier or brassier ones for lively ones.
+LEAD_PROGRAMS = {("dark", "calm"): 71, ("dark", "lively"): 68, ("bright", "calm"): 73, ("bright", "lively"): 56}  # clarinet, oboe,
+# flute, trumpet
 MIN_SECTION_BARS = 2  # a remainder shorter than this joins the last section
 PHRASE_BARS = 4  # sections are 4 or 8 bars (the last may be shorter)
 LONG_SHOT_BARS = 4  # a shot at least this long starts a section (at the nearest phrase boundary)
@@ -96,6 +100,14 @@ def picture_mood(colour: np.ndarray, speed: np.ndarray) -> Mood:
     valence = (0.69 * brightness + 0.22 * saturation) / 0.91
     arousal = float(np.clip(np.median(speed) / LIVELY_SPEED, 0.0, 1.0)) if len(speed) else 0.5
     return Mood(valence=valence, arousal=arousal, brightness=brightness, saturation=saturation)
+
+
+def lead_program(mood: Mood | None) -> int:
+    """The GM program of the tune for a mood (``LEAD_PROGRAMS``: dark or bright by valence, calm or lively by arousal)."""
+    if mood is None:
+        return LEAD_PROGRAMS[("bright", "calm")]
+    light = "dark" if mood.valence < MINOR_BELOW_VALENCE else "bright"
+    return LEAD_PROGRAMS[(light, "lively" if mood.arousal >= LIVELY_AROUSAL else "calm")]
 
 
 def mood_key(mood: Mood) -> Key:

@@ -51,7 +51,7 @@ from cmtlite.tokens.vocab import (
     to_value,
 )
 
-CHORD_TONE_BONUS = 1.5  # nats added to the logits of chord tones (piano, guitar, strings)
+CHORD_TONE_BONUS = 1.5  # nats added to the logits of chord tones (piano, guitar, strings, lead)
 OUT_OF_KEY_PENALTY = 3.0  # nats taken from pitches outside the key's scale that are not chord tones
 ECHO_ONSET_BONUS = 1.0  # nats added to a position whose echo tick had an onset
 ECHO_INSTRUMENT_BONUS = 1.0  # ... to an instrument that played on the echo tick
@@ -67,7 +67,7 @@ SAMPLING |= {INSTRUMENT: (1.0, 0.95)}
 def harmony_bias(instrument: int, chord: int, scale: np.ndarray) -> np.ndarray | None:
     """Additive pitch-logit bias (129,) for a note of family ``instrument`` (family index) over ``chord``, or None (no bias).
 
-    Bass: pitches outside the chord masked (-inf). Piano, guitar, strings:
+    Bass: pitches outside the chord masked (-inf). Piano, guitar, strings, lead:
     chord tones + ``CHORD_TONE_BONUS``, other pitches outside the ``scale``
     (12 bools; empty: no key) - ``OUT_OF_KEY_PENALTY``. Drums and no chord: None.
     """

@@ -48,7 +48,7 @@ def sample_to_midi(
     seconds_per_tick = tempo_to_beat_s(tempo_bpm) / TICKS_PER_BEAT
     markers = [] if plan is None else [(tick * seconds_per_tick, text) for tick, text in marker_ticks(plan.sections, plan.chords)]
     with atomic_output(output, force=force) as tmp:
-        write_midi(score, tmp, markers=markers)
+        write_midi(score, tmp, markers=markers, seed=seed)
     if tokens_path is not None:
         with atomic_output(tokens_path, force=force) as tmp:
             tmp.write_text("\n".join(token_lines(tokens, tempo_bpm=tempo_bpm, n_bars=score.n_bars)) + "\n")

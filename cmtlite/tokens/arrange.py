@@ -6,7 +6,8 @@ or ``N``). Chord spans start on beats, so they fix the beat grid: between two
 chord starts the beats are spaced evenly at the MIDI's tempo, and the
 downbeat is the beat phase on which most chords change. On that grid:
 
-* the song's MELODY and PIANO tracks become the *piano* family;
+* the song's MELODY track becomes the *lead* family, its PIANO track the *piano* family
+  (BRIDGE, an instrumental counter-line, is left out as before);
 * the chord labels become an MMA (Musical MIDI Accompaniment) song in a
   seeded groove; MMA renders human-written drum / bass / guitar / strings
   patterns. Its tracks map to families by role: ``Drum*`` -> drums,
@@ -31,7 +32,7 @@ from cmtlite.errors import ConfigError, MidiReadError
 from cmtlite.timing import beat_s_to_tempo, tempo_to_beat_s
 from cmtlite.tokens.chords import NOTE_NAMES, ROOTS, reduce_label
 from cmtlite.tokens.codec import Score, make_score
-from cmtlite.tokens.vocab import BASS, DRUMS, PIANO, STRINGS, program_to_family
+from cmtlite.tokens.vocab import BASS, DRUMS, LEAD, PIANO, STRINGS, program_to_family
 
 CHORD_FILE = "chord_midi.txt"
 SONG_TRACKS = ("MELODY", "PIANO")
@@ -172,7 +173,7 @@ def seconds_to_beats(seconds: np.ndarray, beats_s: np.ndarray) -> np.ndarray:
 
 
 def song_notes(midi: miditoolkit.MidiFile, beats_s: np.ndarray, pickup_beats: int) -> tuple[np.ndarray, int]:
-    """(notes (N, 4) of the MELODY and PIANO tracks as piano family on the grid, notes dropped before beat 0)."""
+    """(notes (N, 4) of the MELODY (lead family) and PIANO (piano family) tracks on the grid, notes dropped before beat 0)."""
     tick_to_s = midi.get_tick_to_time_mapping()
     rows = []
     for track in midi.instruments:
@@ -181,7 +182,8 @@ def song_notes(midi: miditoolkit.MidiFile, beats_s: np.ndarray, pickup_beats: in
             start_s, end_s = tick_to_s[np.minimum(on[:, :2], len(tick_to_s) - 1)].T
             start = np.rint(TICKS_PER_BEAT * (seconds_to_beats(start_s, beats_s) + pickup_beats)).astype(int)
             end = np.rint(TICKS_PER_BEAT * (seconds_to_beats(end_s, beats_s) + pickup_beats)).astype(int)
-            rows.append(np.stack([np.full(len(on), PIANO), on[:, 2], start, np.maximum(end - start, 1)], axis=1))
+            family = LEAD if track.name.upper() == "MELODY" else PIANO
+            rows.append(np.stack([np.full(len(on), family), on[:, 2], start, np.maximum(end - start, 1)], axis=1))
     notes = np.concatenate(rows) if rows else np.zeros((0, 4), int)
     keep = notes[:, 2] >= 0
     return notes[keep], int((~keep).sum())

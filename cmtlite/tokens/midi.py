@@ -13,14 +13,20 @@ from cmtlite.errors import MidiReadError
 from cmtlite.timing import TempoMap, seconds_to_ticks
 from cmtlite.tokens.chords import chords_from_changes, parse_chord, recognize_chords
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL, Score, make_score, onset_strengths
-from cmtlite.tokens.vocab import DRUMS, FAMILIES, FAMILY_PROGRAMS, program_to_family
+from cmtlite.tokens.vocab import DRUMS, FAMILIES, FAMILY_PROGRAMS, track_family
 
 CHORD_MARKER = "chord "  # marker text before a chord label
 SECTION_MARKER = "section "  # marker text before a section label
 
 _OUT_TICKS_PER_BEAT = 480
 _DEFAULT_TEMPO_BPM = 120.0  # the MIDI standard's tempo when a file sets none
-ACCENT_VELOCITY = 104  # the least velocity of an accented onset (a hit point)
+ACCENT_VELOCITY = 104  # the least velocity of an accented onset (a hit point), before the part's offset
+# Velocity added per part: the tune in front, the pads behind (the mix keeps the lead audible; reports/musicality.md).
+PART_VELOCITY_OFFSETS = {"drums": 0, "piano": -6, "guitar": -10, "bass": -2, "strings": -22, "lead": 12}
+# Drums by instrument: kick and snare carry the groove, hats and the light percussion sit lighter.
+DRUM_VELOCITY_OFFSETS = {35: 6, 36: 6, 37: -4, 38: 4, 40: 4, 42: -22, 44: -26, 46: -14, 51: -16, 53: -12, 54: -22, 69: -24, 70: -24,
+                         82: -24}
+HUMANIZE_VELOCITY = 5  # at most this much seeded jitter per note
 
 
 def _median_tempo_bpm(midi: miditoolkit.MidiFile, end_tick: int) -> float:
@@ -41,7 +47,8 @@ def _median_tempo_bpm(midi: miditoolkit.MidiFile, end_tick: int) -> float:
 def read_midi(path: Path) -> tuple[Score, dict[str, int]]:
     """Quantize a MIDI file's notes to the 16th grid of its own resolution.
 
-    Tracks whose program fits no family are dropped and counted
+    A track named as the tune (:func:`~cmtlite.tokens.vocab.track_family`) is the lead; other
+    tracks whose program fits no family are dropped and counted
     (``dropped_tracks``, ``dropped_notes``). Start and end ticks are rounded
     to the nearest 16th; a note shorter than a 16th lasts one tick. The
     chords are the file's ``chord <label>`` markers when it has any (a
@@ -61,7 +68,7 @@ def read_midi(path: Path) -> tuple[Score, dict[str, int]]:
     per_tick = TICKS_PER_BEAT / midi.ticks_per_beat
     rows, dropped_tracks, dropped_notes, end_tick = [], 0, 0, 0
     for instrument in midi.instruments:
-        family = program_to_family(instrument.program, is_drum=instrument.is_drum)
+        family = track_family(instrument.name, instrument.program, is_drum=instrument.is_drum)
         if family is None:
             dropped_tracks += 1
             dropped_notes += len(instrument.notes)
@@ -106,6 +113,21 @@ def strength_velocity(strength: np.ndarray) -> np.ndarray:
     return np.clip(40 + 9 * np.asarray(strength), 40, 112).astype(int)
 
 
+def part_velocities(notes: np.ndarray, onset_velocity: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Velocity (1..127) of every note (N, 4): its onset's velocity (N,) plus its part's ``PART_VELOCITY_OFFSETS``
+    (drums: ``DRUM_VELOCITY_OFFSETS`` by instrument) and a seeded humanisation of at most ``HUMANIZE_VELOCITY``.
+
+    The humanisation of a note depends only on ``seed`` and the note itself, so a note kept by a regenerate keeps its velocity.
+    """
+    families, pitches = notes[:, FAMILY_COL], notes[:, PITCH_COL]
+    offsets = np.array([PART_VELOCITY_OFFSETS[FAMILIES[f]] for f in families.tolist()], np.int64).reshape(-1)
+    drums = families == DRUMS
+    offsets[drums] = [DRUM_VELOCITY_OFFSETS.get(int(p), 0) for p in pitches[drums].tolist()]
+    keys = (np.int64(seed) * 1_000_003 + notes[:, START_COL] * 131 + families * 17 + pitches) % 2**31
+    jitter = (keys * 2_654_435_761 % 2**32) % (2 * HUMANIZE_VELOCITY + 1) - HUMANIZE_VELOCITY
+    return np.clip(np.asarray(onset_velocity, np.int64) + offsets + jitter, 1, 127).astype(int)
+
+
 def _voices(notes: np.ndarray) -> list[np.ndarray]:
     """Split one family's notes into voices with no overlapping notes of the same pitch."""
     voices: list[list[np.ndarray]] = []
@@ -130,12 +152,16 @@ def write_midi(
     onset_shift_s: dict[int, float] | None = None,
     markers: list[tuple[float, str]] | tuple = (),
     accent_ticks: set[int] | None = None,
+    programs: dict[int, int] | None = None,
+    seed: int = 0,
 ) -> None:
     """Write a score as a multi-track MIDI file with real tempo events.
 
     One track per family (more when notes of one pitch overlap), with the
-    family's GM program; drums on channel 10. Velocities follow each onset's
-    strength (:func:`strength_velocity`).
+    family's GM program (``programs`` overrides it per family index); drums on
+    channel 10. Velocities follow each onset's strength
+    (:func:`strength_velocity`), shaped per part (:func:`part_velocities`,
+    humanised by ``seed``).
 
     Without ``timing`` the file has the score's one tempo and bar 0 at time 0.
     With a :class:`~cmtlite.timing.TempoMap` (video time; bar 0 may start
@@ -175,15 +201,18 @@ def write_midi(
     for tick in accent_ticks or ():
         if tick in velocity_of_tick:
             velocity_of_tick[tick] = max(velocity_of_tick[tick], ACCENT_VELOCITY)
+    onset_velocity = np.array([velocity_of_tick[t] for t in score.notes[:, START_COL].tolist()], np.int64)
+    velocities = part_velocities(score.notes, onset_velocity, seed=seed) if len(score.notes) else onset_velocity
+    programs = FAMILY_PROGRAMS | (programs or {})
     for family, name in enumerate(FAMILIES):
         rows = np.nonzero(score.notes[:, FAMILY_COL] == family)[0]
         for voice in _voices(np.column_stack([score.notes[rows], rows])) if len(rows) else []:  # last column: the note's row
-            track = miditoolkit.Instrument(program=FAMILY_PROGRAMS[family], is_drum=family == DRUMS, name=name)
-            for _, pitch, start, _, row in voice.tolist():
+            track = miditoolkit.Instrument(program=programs[family], is_drum=family == DRUMS, name=name)
+            for _, pitch, _, _, row in voice.tolist():
                 on, off = int(on_ticks[row]), int(off_ticks[row])
                 if on >= 0 and (end is None or on < end):
                     off = max(off if end is None else min(off, end), on + 1)
-                    track.notes.append(miditoolkit.Note(velocity_of_tick[start], pitch, on, off))
+                    track.notes.append(miditoolkit.Note(int(velocities[row]), pitch, on, off))
             if track.notes:
                 midi.instruments.append(track)
     midi.dump(str(path))

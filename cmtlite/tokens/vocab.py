@@ -31,10 +31,12 @@ STRENGTH_CAP = 16  # notes starting on one tick, all instruments, clipped to thi
 MAX_DURATION_TICKS = 64  # 4 bars of 16ths; longer notes are clipped (and counted)
 BEAT_TIMING_BINS = 100  # M: beat_timing = round(M * beat index / total beats), 0..M
 
-FAMILIES = ("drums", "piano", "guitar", "bass", "strings")
-DRUMS, PIANO, GUITAR, BASS, STRINGS = range(len(FAMILIES))
-# General MIDI program written for each family on decode (drums: channel 10, program 0).
-FAMILY_PROGRAMS = {DRUMS: 0, PIANO: 0, GUITAR: 25, BASS: 33, STRINGS: 48}
+FAMILIES = ("drums", "piano", "guitar", "bass", "strings", "lead")
+DRUMS, PIANO, GUITAR, BASS, STRINGS, LEAD = range(len(FAMILIES))
+# General MIDI program written for each family on decode (drums: channel 10, program 0); a soundtrack's lead takes the
+# program its mood calls for (:func:`~cmtlite.music.plan.lead_program`).
+FAMILY_PROGRAMS = {DRUMS: 0, PIANO: 0, GUITAR: 25, BASS: 33, STRINGS: 48, LEAD: 73}
+LEAD_TRACK_WORDS = ("melod", "vocal", "voice", "lead", "sing")  # a track whose name holds one of these is the tune
 
 VOCAB_SIZES = (
     len(TYPE_NAMES),  # type
@@ -59,8 +61,17 @@ def to_value(field: int, index: np.ndarray | int) -> np.ndarray | int:
     return index - OFFSETS[field]
 
 
+def track_family(name: str, program: int, *, is_drum: bool) -> int | None:
+    """Family index of a MIDI track: ``lead`` when its name says it carries the tune (``LEAD_TRACK_WORDS``: POP909's
+    MELODY, a Lakh "Vocal" or "Melody" track, a cmtlite ``lead``), else by its program (:func:`program_to_family`)."""
+    if not is_drum and any(word in name.lower() for word in LEAD_TRACK_WORDS):
+        return LEAD
+    return program_to_family(program, is_drum=is_drum)
+
+
 def program_to_family(program: int, *, is_drum: bool) -> int | None:
-    """Family index of a General MIDI program (0..127), or None when it fits no family.
+    """Family index of a General MIDI program (0..127), or None when it fits no family (a tune is found by its track's
+    name, :func:`track_family`).
 
     | programs | GM names | family |
     |---|---|---|

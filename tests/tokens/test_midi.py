@@ -11,6 +11,7 @@ import pytest
 from cmtlite.tokens.chords import chord_label
 from cmtlite.tokens.codec import make_score
 from cmtlite.tokens.midi import read_midi, write_midi
+from cmtlite.tokens.vocab import DRUMS, LEAD, PIANO, STRINGS
 from tests.conftest import EDGE_NOTES, SHARED_DIR, assert_bad_input, run
 
 LAKH = sorted((SHARED_DIR / "data" / "lakh_sample").glob("*.mid"))
@@ -87,3 +88,18 @@ def test_chord_markers_are_read_back_and_plain_files_recognized(tmp_path):
                                                         (1.5, "chord bad-label")])
     marked, _ = read_midi(tmp_path / "marked.mid")
     assert [(t, chord_label(v)) for t, v in marked.chord_changes()] == [(0, "D:min7"), (8, "E:7")]  # 1.2 s = tick 8 at 100 BPM
+
+
+def test_parts_have_their_own_dynamics_and_the_humanisation_is_seeded(tmp_path):
+    notes = [[DRUMS, 36, 0, 1], [DRUMS, 42, 0, 1], [PIANO, 60, 0, 4], [STRINGS, 64, 0, 16], [LEAD, 72, 0, 4]]
+    score, _ = make_score(np.array(notes), tempo_bpm=120, n_bars=1)
+    velocity = {}
+    for seed in (0, 0, 1):
+        write_midi(score, tmp_path / f"{seed}.mid", seed=seed)
+        midi = miditoolkit.MidiFile(str(tmp_path / f"{seed}.mid"))
+        got = {(t.name, n.pitch): n.velocity for t in midi.instruments for n in t.notes}
+        assert velocity.setdefault(seed, got) == got
+    v = velocity[0]
+    assert v[("lead", 72)] > v[("piano", 60)] > v[("strings", 64)]
+    assert v[("drums", 36)] > v[("drums", 42)]
+    assert velocity[1] != velocity[0]
