@@ -68,7 +68,7 @@ report: install
 # -> calibration -> export. Every stage resumes: the corpus is kept once built (delete corpus/ to rebuild it), training
 # continues from its last checkpoint in $(RUN), the rest takes seconds.
 POP909 := ../shared/data/pop909
-STEPS := 2400
+STEPS := 13000
 
 corpus: install train-deps
 	test -f corpus/meta.json || $(BIN)/cmtlite prepare -o corpus --force
