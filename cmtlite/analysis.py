@@ -36,7 +36,10 @@ from cmtlite.video.rhythm import (
     detect_cuts,
     detect_visual_beats,
     estimate_tempo,
+    frame_rate,
+    motion_level,
     saliency_envelope,
+    scene_directogram,
 )
 
 
@@ -124,8 +127,11 @@ def analyze_video(
     speed = motion.speed.copy()
     speed[cut_frames] = speed[np.maximum(cut_frames - 1, 0)]  # flow across a cut is meaningless
     motion = dataclasses.replace(motion, speed=speed)
-    saliency = saliency_envelope(motion.directogram, cut_frames)
-    beats = detect_visual_beats(motion.times_s, saliency, cut_frames)
+    fps = frame_rate(motion.times_s)
+    directogram = scene_directogram(motion.directogram, motion.camera, cut_frames, fps=fps)
+    saliency = saliency_envelope(directogram, cut_frames, fps=fps)
+    level = motion_level(directogram, fps=fps)
+    beats = detect_visual_beats(motion.times_s, saliency, cut_frames, level=level)
     mood = picture_mood(motion.colour, motion.speed)
     source, confidence, bpm, warnings = _tempo(motion.times_s, saliency, beats, tempo_bpm, mood)
     duration_s = video_duration_s(video.info, motion.times_s)
@@ -135,7 +141,7 @@ def analyze_video(
     else:
         timing = fit_tempo_map(beats, cuts_s, tempo_bpm=bpm, duration_s=duration_s)
     if source == "analysis":  # the motion is periodic: faint beats on its grid count too
-        beats = add_regular_beats(motion.times_s, saliency, beats, timing.beat_times_s())
+        beats = add_regular_beats(motion.times_s, saliency, beats, timing.beat_times_s(), level=level)
     plan = make_plan(key_label(*parse_key(key)) if key else mood_key(mood), _sections(timing, motion, cut_frames), timing.n_bars, seed=seed)
     draft = VideoControls(
         cmtlite_version=__version__,

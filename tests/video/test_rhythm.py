@@ -8,24 +8,30 @@ import pytest
 from cmtlite.video.clips import Scene, cut_times_s, impact_times_s, write_clip
 from cmtlite.video.decode import open_video
 from cmtlite.video.motion import measure_motion
-from cmtlite.video.rhythm import VisualBeats, add_regular_beats, detect_cuts, detect_visual_beats, estimate_tempo, saliency_envelope
+from cmtlite.video.rhythm import (
+    VisualBeats,
+    add_regular_beats,
+    detect_cuts,
+    detect_visual_beats,
+    estimate_tempo,
+    frame_rate,
+    motion_level,
+    saliency_envelope,
+    scene_directogram,
+)
 from tests.conftest import BOUNCE_SCENES
+from tests.conftest import f_measure as _f_measure
 
 
 def _rhythm(path):
     with open_video(path) as video:
         motion = measure_motion(video)
     cuts = detect_cuts(motion.times_s, motion.thumb_diff)
-    saliency = saliency_envelope(motion.directogram, cuts)
-    return motion, cuts, saliency, detect_visual_beats(motion.times_s, saliency, cuts)
-
-
-def _f_measure(found: np.ndarray, truth: np.ndarray, tolerance_s: float) -> float:
-    if not len(found) or not len(truth):
-        return 0.0
-    recall = np.mean([np.abs(found - t).min() <= tolerance_s for t in truth])
-    precision = np.mean([np.abs(truth - f).min() <= tolerance_s for f in found])
-    return 0.0 if recall + precision == 0 else 2 * recall * precision / (recall + precision)
+    fps = frame_rate(motion.times_s)
+    directogram = scene_directogram(motion.directogram, motion.camera, cuts, fps=fps)
+    saliency = saliency_envelope(directogram, cuts, fps=fps)
+    level = motion_level(directogram, fps=fps)
+    return motion, cuts, saliency, detect_visual_beats(motion.times_s, saliency, cuts, level=level)
 
 
 def test_cuts_found_within_one_frame(bounce_clip):
@@ -70,7 +76,7 @@ def test_saliency_is_a_deceleration():
     gram = np.zeros((40, 8))
     gram[:20, 0] = 1.0  # moving right, then reversing to the left at frame 20
     gram[20:, 4] = 1.0
-    saliency = saliency_envelope(gram, np.zeros(0, int))
+    saliency = saliency_envelope(gram, np.zeros(0, int), fps=30.0)
     assert int(np.argmax(saliency)) in (18, 19, 20)
     assert saliency[:10].max() < 1e-6 and saliency[30:].max() < 1e-6
 
@@ -95,6 +101,8 @@ def test_regular_beats_need_the_grid():
     saliency = np.full(len(times), 0.001)
     saliency[np.rint(np.arange(0.5, 6, 0.5) * 30).astype(int)] = 0.01  # faint peaks every 0.5 s
     none = VisualBeats(times_s=np.zeros(0), strengths=np.zeros(0), is_cut=np.zeros(0, bool))
-    on_grid = add_regular_beats(times, saliency, none, np.arange(0.5, 6, 0.5))
+    level = np.full(len(times), 0.02)
+    on_grid = add_regular_beats(times, saliency, none, np.arange(0.5, 6, 0.5), level=level)
     assert len(on_grid.times_s) == 11 and (on_grid.strengths <= 1).all()
-    assert len(add_regular_beats(times, saliency, none, np.arange(0.25, 6, 0.5)).times_s) == 0  # off the grid: noise
+    assert len(add_regular_beats(times, saliency, none, np.arange(0.25, 6, 0.5), level=level).times_s) == 0  # off the grid: noise
+    assert len(add_regular_beats(times, saliency, none, np.arange(0.5, 6, 0.5), level=10 * level).times_s) == 0  # faint for the motion
