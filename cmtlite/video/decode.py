@@ -28,6 +28,10 @@ except ImportError:  # pragma: no cover - av is a hard dependency of the package
     _HAS_AV = False
 
 _PREFETCH_FRAMES = 32
+# What the analysis does not need from the decoder: the in-loop deblocking filter (H.264, VP8, MPEG-4...; VP9
+# ignores it) smooths block edges the 256 px flow never sees (mean luma change 0.7 of 255 on 720p H.264), and
+# "fast" lets H.264 skip spec-exact corner cases. About a fifth of H.264 decoding time.
+_ANALYSIS_DECODER_OPTIONS = {"skip_loop_filter": "all", "flags2": "+fast"}
 _COLOUR_SAMPLES_PX = 64  # chroma columns sampled for the colour layout
 _LUMA_FIRST_FORMATS = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "gray")
 
@@ -153,6 +157,7 @@ class VideoReader:
         try:
             stream = self._container.streams.video[0]
             stream.thread_type = "AUTO"
+            stream.codec_context.options = dict(_ANALYSIS_DECODER_OPTIONS)
             self._decoder = self._container.decode(stream)
             self._first = _first_frame(self._decoder, path)
             self.info = _info(self._container, path, self._first)
