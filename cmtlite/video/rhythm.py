@@ -25,7 +25,7 @@ from cmtlite.constants import (
     CUT_MEDIAN_RATIO,
     CUT_MIN_DIFF,
     CUT_WINDOW_FRAMES,
-    DIRECTOGRAM_SMOOTH_FRAMES,
+    DECELERATION_SMOOTH_S,
     FLOW_GLITCH_S,
     MAX_TEMPO_BPM,
     MIN_BEAT_GAP_S,
@@ -170,10 +170,11 @@ def _window_means(values: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarr
     return before, after
 
 
-def _shot_saliency(directogram: np.ndarray, reversal_frames: int, glitch_frames: int) -> np.ndarray:
+def _shot_saliency(directogram: np.ndarray, fps: float) -> np.ndarray:
     """Stops plus reversals of one shot's directogram (see :func:`saliency_envelope`)."""
+    glitch_frames, reversal_frames = int(round(FLOW_GLITCH_S * fps)), max(int(round(REVERSAL_WINDOW_S * fps)), 1)
     steady = median_filter(directogram, size=(2 * glitch_frames + 1, 1), mode="nearest")  # a flow glitch is no stop
-    smooth = gaussian_filter1d(steady, DIRECTOGRAM_SMOOTH_FRAMES, axis=0, mode="nearest")
+    smooth = gaussian_filter1d(steady, DECELERATION_SMOOTH_S * fps, axis=0, mode="nearest")
     deceleration = np.zeros_like(smooth)
     deceleration[:-1] = np.maximum(smooth[:-1] - smooth[1:], 0.0)
     before, after = _window_means(steady, reversal_frames)
@@ -192,10 +193,11 @@ def saliency_envelope(directogram: np.ndarray, cut_frames: np.ndarray, *, fps: f
 
     - deceleration (Davis & Agrawala's impact envelope): the directogram D,
       smoothed over time within each shot (Gaussian, sigma
-      ``DIRECTOGRAM_SMOOTH_FRAMES`` frames), gives
-      ``sum_k max(0, D[j, k] - D[j + 1, k])``: the flow energy in direction
-      k drops between the interval ending at frame j and the one starting
-      there. A sudden stop or impact.
+      ``DECELERATION_SMOOTH_S``), gives ``max(0, D[j, k] - D[j + 1, k])``:
+      the flow energy in direction k drops between the interval ending at
+      frame j and the one starting there. Each direction's drop counts for
+      the share of it that does not come back the opposite way (a turn is
+      the second term's): a sudden stop or impact.
     - reversal: with B and A the mean of D over ``REVERSAL_WINDOW_S`` before
       and after frame j, ``max(0, sum_k min(B_k, A_opp(k)) - min(B_k, A_k))``:
       the energy that moved one way before and the opposite way after, less
@@ -221,10 +223,8 @@ def saliency_envelope(directogram: np.ndarray, cut_frames: np.ndarray, *, fps: f
     np.ndarray [shape=(N,)]
         Saliency in frame diagonals per second, >= 0.
     """
-    reversal_frames = max(int(round(REVERSAL_WINDOW_S * fps)), 1)
-    glitch_frames = int(round(FLOW_GLITCH_S * fps))
     shots = np.split(np.asarray(directogram, float), cut_frames)
-    saliency = np.concatenate([_shot_saliency(s, reversal_frames, glitch_frames) for s in shots if len(s)])
+    saliency = np.concatenate([_shot_saliency(s, fps) for s in shots if len(s)])
     for cut in cut_frames:
         saliency[max(cut - 1, 0) : cut + 1] = 0.0
     return saliency
