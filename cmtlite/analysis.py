@@ -24,7 +24,6 @@ from cmtlite.constants import DEFAULT_TEMPO_AROUSAL_BPM, DEFAULT_TEMPO_BPM, TICK
 from cmtlite.controls import Bar, Beat, FrameTrace, Mood, Section, TempoChange, VideoControls, VisualBeat, write_controls
 from cmtlite.music.plan import make_plan, mood_key, picture_mood, shot_sections
 from cmtlite.outputs import check_outputs
-from cmtlite.plots import plot_analysis
 from cmtlite.timing import TempoMap, check_tempo_bpm
 from cmtlite.tokens.chords import key_label, parse_key
 from cmtlite.video.decode import VideoInfo, open_video
@@ -222,6 +221,8 @@ def analyze_to_files(
     calibration = load_calibration(calibration_path) if calibration_path is not None else None
     controls = analyze_video(video, tempo_bpm=tempo_bpm, calibration=calibration, quiet=quiet, key=key, seed=seed)
     if plot is not None:
+        from cmtlite.plots import plot_analysis  # matplotlib only when a plot is asked for: a third of the start-up
+
         plot_analysis(controls, plot, force=force)
     write_controls(controls, output, force=force)
     return controls
