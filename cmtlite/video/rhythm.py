@@ -3,7 +3,8 @@
 All functions are pure and work on the arrays of :class:`~cmtlite.video.motion.FrameMotion`.
 The saliency follows Davis & Agrawala's "directogram" (Visual Rhythm and Beat,
 SIGGRAPH 2018), as CMT does: motion is binned by direction and a visual beat is
-a sudden deceleration in some direction (an impact, a stop, a reversal).
+a deceleration or change of direction of the motion: an impact, a stop, or a
+turn at any speed, sudden (a bounce) or smooth (a pendulum's extreme, a step).
 """
 
 from __future__ import annotations
