@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mido
@@ -27,7 +26,6 @@ SOUNDFONT_DIR = REPO_ROOT / "soundfonts"
 SYSTEM_SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), Path("/usr/share/sounds/sf2/TimGM6mb.sf2"))
 MAX_RENDER_S = 3 * 3600  # longer MIDI files are refused
 TAIL_S = 2.0  # rendered after the last event so releases and reverb ring out
-MAX_RENDER_THREADS = 4  # synthesizers rendering one file at once (each loads the soundfont)
 TRUE_PEAK_DBTP = -1.0
 _LIMITER_WINDOW_S = 0.005
 _LIMITER_RELEASE_S = 0.05
@@ -121,56 +119,17 @@ def _write_float(synth: object, n: int, left: np.ndarray, right: np.ndarray, off
     )
 
 
-def render_midi(path: Path, soundfont: Path, *, sample_rate: int = SAMPLE_RATE, threads: int | None = None) -> np.ndarray:
+def render_midi(path: Path, soundfont: Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Audio (n, 2) float32 of a MIDI file, in-process with FluidSynth, ``TAIL_S`` past its last event.
 
-    The channels are shared out among up to ``threads`` synthesizers (None:
-    one per available core, at most ``MAX_RENDER_THREADS``) that render at
-    the same time and are summed: FluidSynth's voices, reverb and chorus are
-    linear, so the sum is the single synthesizer's audio up to float
-    rounding, and each channel keeps all its own messages (programs,
-    controllers). Notes left on at the end (no note-off) simply stop there:
-    rendering time is bounded by the file's last event.
-
-    Raises
-    ------
-    MidiReadError
-        Unreadable or too long MIDI file.
-    ConfigError
-        FluidSynth cannot load the soundfont.
+    Notes left on at the end (no note-off) simply stop there: rendering time
+    is bounded by the file's last event.
     """
+    import fluidsynth
+
     events = midi_events(path)
     end_s = (events[-1][0] if events else 0.0) + TAIL_S
     n_total = int(round(end_s * sample_rate))
-    if threads is None:
-        threads = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, MAX_RENDER_THREADS)
-    groups = _channel_groups(events, max(threads, 1))
-    if len(groups) == 1:
-        return _render_events(groups[0], soundfont, n_total, sample_rate)
-    with ThreadPoolExecutor(len(groups)) as pool:  # FluidSynth runs outside the GIL (ctypes)
-        parts = list(pool.map(lambda group: _render_events(group, soundfont, n_total, sample_rate), groups))
-    return np.sum(parts, axis=0, dtype=np.float32)
-
-
-def _channel_groups(events: list[tuple[float, mido.Message]], n_groups: int) -> list[list[tuple[float, mido.Message]]]:
-    """``events`` split by channel into at most ``n_groups`` lists of about equal note counts (every list in time order)."""
-    notes: dict[int, int] = {}
-    for _, message in events:
-        notes[message.channel] = notes.get(message.channel, 0) + (message.type == "note_on")
-    load, group_of = [0] * min(n_groups, max(len(notes), 1)), {}
-    for channel in sorted(notes, key=lambda c: (-notes[c], c)):  # largest first, each to the lightest group
-        group_of[channel] = int(np.argmin(load))
-        load[group_of[channel]] += notes[channel]
-    groups: list[list[tuple[float, mido.Message]]] = [[] for _ in load]
-    for event in events:
-        groups[group_of[event[1].channel]].append(event)
-    return [group for group in groups if group] or [[]]
-
-
-def _render_events(events: list[tuple[float, mido.Message]], soundfont: Path, n_total: int, sample_rate: int) -> np.ndarray:
-    """Audio (n_total, 2) float32 of timed channel messages on one FluidSynth synthesizer."""
-    import fluidsynth
-
     left, right = np.zeros(n_total, np.float32), np.zeros(n_total, np.float32)
     synth = fluidsynth.Synth(gain=0.5, samplerate=float(sample_rate))
     try:
