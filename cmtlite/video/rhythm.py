@@ -150,13 +150,21 @@ def scene_directogram(directogram: np.ndarray, camera: np.ndarray, cut_frames: n
     np.ndarray [shape=(N, bins)]
         Frame diagonals per second, >= 0.
     """
-    steady = np.asarray(camera, float)
+    directogram, steady = _across_cuts(directogram, cut_frames), _across_cuts(camera, cut_frames)
     if fps >= CAMERA_SHAKE_MIN_FPS:
         shots = np.split(steady, cut_frames)
         steady = np.concatenate([gaussian_filter1d(s, CAMERA_SMOOTH_S * fps, axis=0, mode="nearest") for s in shots if len(s)])
         speed = np.hypot(steady[:, 0], steady[:, 1])[:, None]
         steady *= np.maximum(speed - CAMERA_MIN_SPEED, 0.0) / np.maximum(speed, 1e-12)  # what is left of the shake is no pan
-    return np.asarray(directogram, float) + np.maximum(steady @ direction_basis(directogram.shape[1]), 0.0)
+    return directogram + np.maximum(steady @ direction_basis(directogram.shape[1]), 0.0)
+
+
+def _across_cuts(motion: np.ndarray, cut_frames: np.ndarray) -> np.ndarray:
+    """A copy of per-frame ``motion`` (N, ...) in which each cut frame (flow across the cut: meaningless) takes the next frame's."""
+    motion = np.array(motion, float)
+    inside = cut_frames[cut_frames + 1 < len(motion)]
+    motion[inside] = motion[inside + 1]
+    return motion
 
 
 def _window_means(values: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cmtlite.video.clips import Scene, cut_times_s, impact_times_s, write_clip
+from cmtlite.video.clips import Scene, cut_times_s, impact_times_s, write_clip, write_frames
 from cmtlite.video.decode import open_video
 from cmtlite.video.motion import measure_motion
 from cmtlite.video.rhythm import (
@@ -128,6 +128,19 @@ def test_reversals_are_beats_at_any_speed(tmp_path):
     assert recall(found, truth[truth < clip.block_s]) >= 0.75
     assert f_measure(found, truth) >= 0.85
     assert controls.tempo_source == "analysis" and _tempo_map_deviation(controls, clip.period_s) <= 0.03
+
+
+def test_a_cut_between_slow_and_fast_keeps_the_tempo_steady(tmp_path):
+    """The same rhythm across a cut (slow square on stripes, then fast on a checkerboard): the flow across the cut is no motion."""
+    from cmtlite.analysis import analyze_video
+
+    slow, fast = StyleClip(speeds_px_s=(120.0,), block_s=6.0), StyleClip(speeds_px_s=(520.0,), block_s=6.0, background="checker", seed=1)
+    path = write_frames(tmp_path / "cut.mp4", [*slow.frames(), *((t + 6.0, f) for t, f in fast.frames())], size=slow.size)
+    controls = analyze_video(path)
+    found, truth = np.asarray(controls.visual_beat_time_s()), np.arange(1, 20) * slow.period_s
+    assert controls.scene_cuts_s == pytest.approx((6.0,), abs=0.04)
+    assert f_measure(found, truth) >= 0.85 and recall(found, truth[truth < 6.0]) >= 0.75
+    assert controls.tempo_source == "analysis" and _tempo_map_deviation(controls, slow.period_s) <= 0.03
 
 
 def test_a_pendulum_turns_on_the_beat(tmp_path):
