@@ -24,7 +24,6 @@ from cmtlite.constants import DEFAULT_TEMPO_AROUSAL_BPM, DEFAULT_TEMPO_BPM, TICK
 from cmtlite.controls import Bar, Beat, FrameTrace, Mood, Section, TempoChange, VideoControls, VisualBeat, write_controls
 from cmtlite.music.plan import make_plan, mood_key, picture_mood, shot_sections
 from cmtlite.outputs import check_outputs
-from cmtlite.plots import plot_analysis
 from cmtlite.timing import TempoMap, check_tempo_bpm
 from cmtlite.video.decode import VideoInfo, open_video
 from cmtlite.video.grid import bar_speeds, beat_strength_levels, fit_grid, fit_tempo_map
@@ -35,7 +34,10 @@ from cmtlite.video.rhythm import (
     detect_cuts,
     detect_visual_beats,
     estimate_tempo,
+    frame_rate,
+    motion_level,
     saliency_envelope,
+    scene_directogram,
 )
 
 
@@ -123,8 +125,11 @@ def analyze_video(
     speed = motion.speed.copy()
     speed[cut_frames] = speed[np.maximum(cut_frames - 1, 0)]  # flow across a cut is meaningless
     motion = dataclasses.replace(motion, speed=speed)
-    saliency = saliency_envelope(motion.directogram, cut_frames)
-    beats = detect_visual_beats(motion.times_s, saliency, cut_frames)
+    fps = frame_rate(motion.times_s)
+    directogram = scene_directogram(motion.directogram, motion.camera, cut_frames, fps=fps)
+    saliency = saliency_envelope(directogram, cut_frames, fps=fps)
+    level = motion_level(directogram, fps=fps)
+    beats = detect_visual_beats(motion.times_s, saliency, cut_frames, level=level)
     mood = picture_mood(motion.colour, motion.speed)
     source, confidence, bpm, warnings = _tempo(motion.times_s, saliency, beats, tempo_bpm, mood)
     duration_s = video_duration_s(video.info, motion.times_s)
@@ -134,7 +139,7 @@ def analyze_video(
     else:
         timing = fit_tempo_map(beats, cuts_s, tempo_bpm=bpm, duration_s=duration_s)
     if source == "analysis":  # the motion is periodic: faint beats on its grid count too
-        beats = add_regular_beats(motion.times_s, saliency, beats, timing.beat_times_s())
+        beats = add_regular_beats(motion.times_s, saliency, beats, timing.beat_times_s(), level=level)
     end_tick = float(timing.seconds_to_ticks(duration_s))
     plan = make_plan(key or mood_key(mood), _sections(timing, motion, cut_frames), timing.n_bars, seed=seed, end_tick=end_tick)
     draft = VideoControls(
@@ -216,6 +221,8 @@ def analyze_to_files(
     calibration = load_calibration(calibration_path) if calibration_path is not None else None
     controls = analyze_video(video, tempo_bpm=tempo_bpm, calibration=calibration, quiet=quiet, key=key, seed=seed)
     if plot is not None:
+        from cmtlite.plots import plot_analysis  # matplotlib only when a plot is asked for: a third of the start-up
+
         plot_analysis(controls, plot, force=force)
     write_controls(controls, output, force=force)
     return controls

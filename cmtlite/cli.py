@@ -8,6 +8,7 @@ an input, an existing file only with ``--force``) and written atomically.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -254,8 +255,8 @@ def generate(input_path: Path, output: Path | None, midi: Path | None, wav: Path
     check_outputs(outputs.files(()), inputs=(input_path, soundfont, model_path or default_model_path()),
                   force=force)
     sf2 = resolve_soundfont(soundfont) if outputs.needs_audio() else None
-    result = make_soundtrack(input_path, outputs, model=_load_model(model_path, device), soundfont=sf2, music=music, mix=mix,
-                             tempo_bpm=tempo, force=force, quiet=quiet)
+    result = make_soundtrack(input_path, outputs, model=functools.partial(_load_model, model_path, device), soundfont=sf2,
+                             music=music, mix=mix, tempo_bpm=tempo, force=force, quiet=quiet)  # the model loads during the analysis
     _echo_paths(result.written)
 
 

@@ -33,6 +33,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -493,7 +494,7 @@ def make_soundtrack(
     source: Path,
     outputs: Outputs,
     *,
-    model: CPTransformer,
+    model: CPTransformer | Callable[[], CPTransformer],
     soundfont: Path | None,
     music: MusicOptions = MusicOptions(),  # noqa: B008 - frozen, so one shared default is safe
     mix: MixOptions = MixOptions(),  # noqa: B008
@@ -515,8 +516,9 @@ def make_soundtrack(
         A video, or a ``controls.json`` from ``cmtlite analyze`` (its video is needed for ``outputs.video``).
     outputs : Outputs
         What to write.
-    model : CPTransformer
-        The loaded model.
+    model : CPTransformer or callable () -> CPTransformer
+        The loaded model, or its loader: then it loads in a thread while the
+        video is analyzed (reading the weights, moving them to the GPU).
     soundfont : Path or None
         SoundFont for rendering (needed when ``outputs`` has audio).
     music, mix : MusicOptions, MixOptions
@@ -545,11 +547,14 @@ def make_soundtrack(
     stems = music.instruments if outputs.stems is not None else ()
     files = outputs.files(stems if outputs.stems is not None and outputs.stems.is_dir() else ())  # a new stems folder is made later
     check_outputs(files, inputs=(source, soundfont), force=force)
-    with _timed("analyze", on_stage):
-        controls, video = load_controls(
-            source, tempo_bpm=tempo_bpm, quiet=quiet, needs_video=outputs.video is not None, key=music.key, seed=music.seed
-        )
-    check_outputs(files, inputs=(video,), force=force)
+    with ThreadPoolExecutor(1) as pool:  # the model loads while the video is analyzed
+        loading = pool.submit(model) if not isinstance(model, CPTransformer) else None
+        with _timed("analyze", on_stage):
+            controls, video = load_controls(
+                source, tempo_bpm=tempo_bpm, quiet=quiet, needs_video=outputs.video is not None, key=music.key, seed=music.seed
+            )
+        check_outputs(files, inputs=(video,), force=force)
+        model = loading.result() if loading is not None else model
     with _timed("generate", on_stage):
         if regenerate is None:
             track = compose(model, controls, music, quiet=quiet)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import miditoolkit
 import numpy as np
 import pytest
@@ -269,3 +271,95 @@ def wheel_venv(tmp_path_factory):
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel)]
     subprocess.run(install, check=True, capture_output=True, cwd=tmp)  # noqa: S603
     return str(env_dir / "bin" / "python"), site, root
+
+
+# Held-out "style" clips: none of the analyzer's settings were tuned on the package's own bouncing-ball clips' look.
+@dataclass(frozen=True)
+class StyleClip:
+    """A square moving back and forth on its own background: a bounce (constant speed, sudden reversals) or a pendulum.
+
+    ``speeds_px_s`` holds one speed per leg block: the bounce's speed, the pendulum's peak speed, each for ``block_s``
+    seconds (a leg straddling two blocks takes the first). Turns (the truth) fall every ``period_s`` seconds.
+    """
+
+    motion: str = "bounce"  # or "pendulum"
+    period_s: float = 0.6
+    speeds_px_s: tuple[float, ...] = (120.0, 520.0)
+    block_s: float = 6.0
+    size: tuple[int, int] = (640, 360)
+    fps: float = 30.0
+    square_px: int = 40
+    background: str = "stripes"  # "stripes", "flat", "checker" or "texture"
+    noise: float = 0.0  # sigma of per-pixel Gaussian noise, 0..255
+    shake_px: float = 0.0  # sigma of a random whole-frame jitter, pixels
+    vertical: bool = False  # move up and down instead of left and right
+    seed: int = 0
+
+    @property
+    def duration_s(self) -> float:
+        return self.block_s * len(self.speeds_px_s)
+
+    def turns_s(self) -> np.ndarray:
+        k = np.arange(1, int(self.duration_s / self.period_s + 1e-9))
+        return k * self.period_s
+
+    def offsets_px(self, times_s: np.ndarray) -> np.ndarray:
+        """The square's displacement from its start along its axis at ``times_s``, pixels."""
+        legs = np.floor(times_s / self.period_s + 1e-9).astype(int)
+        n_legs = int(self.duration_s / self.period_s) + 2
+        block = np.minimum((np.arange(n_legs) * self.period_s / self.block_s + 1e-9).astype(int), len(self.speeds_px_s) - 1)
+        speed = np.asarray(self.speeds_px_s)[block]
+        sign = np.where(np.arange(n_legs) % 2 == 0, 1.0, -1.0)
+        travel = sign * speed * self.period_s if self.motion == "bounce" else sign * speed * self.period_s * 2 / np.pi
+        starts = np.concatenate([[0.0], np.cumsum(travel)])
+        into = times_s / self.period_s - legs
+        along = into if self.motion == "bounce" else (1 - np.cos(np.pi * into)) / 2
+        return starts[legs] + travel[legs] * along
+
+    def frames(self):
+        width, height = self.size
+        rng = np.random.default_rng(self.seed)
+        yy, xx = np.mgrid[0:height, 0:width]
+        if self.background == "stripes":
+            base = np.where((xx // 16 + yy // 64) % 2 == 0, 90, 150)
+        elif self.background == "checker":
+            base = np.where((xx // 24 + yy // 24) % 2 == 0, 70, 170)
+        elif self.background == "texture":  # blurred noise: texture without a period
+            base = 128 + 60 * cv2.GaussianBlur(rng.normal(0, 1, (height, width)), (0, 0), 6) / 0.05
+        else:
+            base = np.full((height, width), 110)
+        pad = 16
+        canvas = np.pad(np.stack([base, base * 0.8 + 20, base * 0.6 + 40], axis=-1), ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+        times = np.arange(int(round(self.duration_s * self.fps))) / self.fps
+        offsets = self.offsets_px(times)
+        span = offsets.max() - offsets.min()
+        long_side = height if self.vertical else width
+        start = (long_side - span) / 2 - offsets.min()
+        half = self.square_px // 2
+        for t, off in zip(times, offsets, strict=True):
+            image = canvas.copy()
+            along, across = int(round(start + off)) + pad, (width if self.vertical else height) // 2 + pad
+            cy, cx = (along, across) if self.vertical else (across, along)
+            image[cy - half : cy + half, cx - half : cx + half] = (40, 200, 240)
+            image[cy - half // 2 : cy + half // 2, cx - 2 : cx + 2] = (20, 60, 90)  # texture for the flow
+            dy, dx = (rng.normal(0, self.shake_px, 2).round().astype(int) if self.shake_px else (0, 0))
+            frame = image[pad + dy : pad + dy + height, pad + dx : pad + dx + width]
+            if self.noise:
+                frame = frame + rng.normal(0, self.noise, frame.shape)
+            yield float(t), np.clip(frame, 0, 255).astype(np.uint8)
+
+    def write(self, path: Path) -> Path:
+        return write_frames(path, self.frames(), size=self.size, fps=self.fps)
+
+
+def f_measure(found: np.ndarray, truth: np.ndarray, tolerance_s: float = 0.07) -> float:
+    """Beat F-measure: a found beat within ``tolerance_s`` of a true one counts for precision, and vice versa."""
+    if not len(found) or not len(truth):
+        return 0.0
+    recall = np.mean([np.abs(found - t).min() <= tolerance_s for t in truth])
+    precision = np.mean([np.abs(truth - f).min() <= tolerance_s for f in found])
+    return 0.0 if recall + precision == 0 else 2 * recall * precision / (recall + precision)
+
+
+def recall(found: np.ndarray, truth: np.ndarray, tolerance_s: float = 0.07) -> float:
+    return float(np.mean([len(found) > 0 and np.abs(found - t).min() <= tolerance_s for t in truth]))

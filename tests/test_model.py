@@ -134,3 +134,23 @@ def test_cuda_bf16_matches_cpu(model):
     with torch.autocast("cuda", dtype=torch.bfloat16):
         gpu = gpu_model.hidden(tokens.cuda(), time.cuda())
     assert np.allclose(gpu.float().cpu().numpy(), cpu.detach().numpy(), atol=0.1)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_generate_samples_on_cuda_when_present(bounce_clip, model_file, tmp_path):
+    """``cmtlite generate``'s default device: the model loads (during the analysis) onto CUDA and every sampling step runs there."""
+    from cmtlite.cli import _load_model
+    from cmtlite.soundtrack import Outputs, make_soundtrack
+
+    devices = []
+
+    def loader():
+        loaded = _load_model(model_file, "auto")
+        hidden = loaded.hidden
+        loaded.hidden = lambda tokens, *rest: (devices.append(tokens.device.type), hidden(tokens, *rest))[1]
+        return loaded
+
+    make_soundtrack(bounce_clip, Outputs(midi=tmp_path / "x.mid"), model=loader, soundfont=None)
+    assert devices and set(devices) == {"cuda"}
+    assert (tmp_path / "x.mid").stat().st_size > 0

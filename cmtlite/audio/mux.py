@@ -26,6 +26,9 @@ DUCK_FLOOR_DB = -45.0  # original level (dBFS RMS) below which the music is not 
 DUCK_RANGE_DB = 20.0  # ... and above floor + range it is ducked fully
 DUCK_WINDOW_S = 0.4
 AUDIO_BITRATE = 192_000
+# FFmpeg's AAC encoder: the "fast" coder encodes in half the time of the default "twoloop" search; at 192 kb/s
+# a background soundtrack loses nothing audible.
+AAC_OPTIONS = {"aac_coder": "fast"}
 
 
 def read_audio(path: Path, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:
@@ -116,6 +119,7 @@ def mux(
                 out_video = target.add_stream_from_template(in_video)
                 out_audio = target.add_stream("aac", rate=sample_rate, layout="stereo")
                 out_audio.bit_rate = AUDIO_BITRATE
+                out_audio.codec_context.options = dict(AAC_OPTIONS)
                 original = _copy_video_decode_audio(source, target, in_video, out_video, in_audio, sample_rate)
                 _encode_audio(target, out_audio, mix(music, original, mode, sample_rate=sample_rate), sample_rate)
         except av.FFmpegError as err:

@@ -15,7 +15,7 @@ import numpy as np
 
 from cmtlite.calibration import Calibration
 from cmtlite.constants import BEATS_PER_BAR, PHASE_TOLERANCE_S, TICKS_PER_BEAT
-from cmtlite.timing import TempoMap
+from cmtlite.timing import TempoMap, tempo_to_beat_s
 from cmtlite.video.rhythm import VisualBeats
 
 LONG_SHOT_BARS = 2  # a cut after a shot this long (in bars at the analysed tempo) goes on a bar line, else on a beat
@@ -58,7 +58,7 @@ def fit_grid(beats: VisualBeats, *, tempo_bpm: float, duration_s: float) -> Temp
         One tempo for every bar.
     """
     times_s, weights = beats.times_s, beats.strengths
-    beat_s = 60.0 / tempo_bpm
+    beat_s = tempo_to_beat_s(tempo_bpm)
     phases = np.arange(_PHASE_STEPS) / _PHASE_STEPS
     j = int(np.argmax(_alignment(times_s, weights, np.array([beat_s]), phases)[0])) if len(times_s) else 0
     phase_s = float(phases[j]) * beat_s
@@ -104,7 +104,7 @@ def after_long_shot(cuts_s: np.ndarray, *, tempo_bpm: float) -> np.ndarray:
     """For each scene cut (s, increasing), whether the shot before it (from the last cut, or 0) lasts at least two bars."""
     cuts_s = np.asarray(cuts_s, np.float64)
     shots_s = np.diff(np.concatenate([[0.0], cuts_s]))
-    return shots_s >= LONG_SHOT_BARS * BEATS_PER_BAR * 60.0 / tempo_bpm - 1e-9
+    return shots_s >= LONG_SHOT_BARS * BEATS_PER_BAR * tempo_to_beat_s(tempo_bpm) - 1e-9
 
 
 def fit_tempo_map(beats: VisualBeats, cuts_s: np.ndarray, *, tempo_bpm: float, duration_s: float) -> TempoMap:
@@ -149,7 +149,7 @@ def fit_tempo_map(beats: VisualBeats, cuts_s: np.ndarray, *, tempo_bpm: float, d
     salience = _salience(beats, times)
     ratio = np.log(lengths[None, :] / lengths[:, None])  # (L, L): log(new length / previous length)
     smooth = np.where(np.abs(ratio) <= np.log(1 + MAX_TEMPO_CHANGE) + 1e-9, -TEMPO_SMOOTH_WEIGHT * ratio**2, -np.inf)
-    prior = -TEMPO_PRIOR_WEIGHT * np.log(lengths * step * tempo_bpm / (BEATS_PER_BAR * 60.0)) ** 2
+    prior = -TEMPO_PRIOR_WEIGHT * np.log(lengths * step / (BEATS_PER_BAR * tempo_to_beat_s(tempo_bpm))) ** 2
     order = np.argsort(cuts_s)
     cut_positions = origin + np.asarray(cuts_s, np.float64)[order] / step
     on_bar_line = after_long_shot(np.asarray(cuts_s, np.float64)[order], tempo_bpm=tempo_bpm)
@@ -181,7 +181,7 @@ def fit_tempo_map(beats: VisualBeats, cuts_s: np.ndarray, *, tempo_bpm: float, d
 
 def _bar_lengths(tempo_bpm: float) -> np.ndarray:
     """Candidate bar lengths in lattice steps: tempos within ``TEMPO_MAP_RANGE`` of ``tempo_bpm``."""
-    bar_s = BEATS_PER_BAR * 60.0 / tempo_bpm
+    bar_s = BEATS_PER_BAR * tempo_to_beat_s(tempo_bpm)
     low, high = TEMPO_MAP_RANGE
     shortest, longest = math.ceil(bar_s / high / TEMPO_MAP_STEP_S), math.floor(bar_s / low / TEMPO_MAP_STEP_S)
     return np.arange(shortest, longest + 1)

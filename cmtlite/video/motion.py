@@ -41,7 +41,11 @@ class FrameMotion:
         diagonals per second (0 for the first frame).
     directogram : np.ndarray [shape=(N, DIRECTOGRAM_BINS)]
         Flow energy per direction (bin k points at angle 2*pi*k/bins, image
-        coordinates), in frame diagonals per second.
+        coordinates) relative to the camera's motion, in frame diagonals per second.
+    camera : np.ndarray [shape=(N, 2)]
+        The camera's motion (x, y): the median flow of the frame, in frame
+        diagonals per second (0 for the first frame). Kept apart so that
+        shake can be told from a pan (:func:`~cmtlite.video.rhythm.scene_directogram`).
     thumb_diff : np.ndarray [shape=(N,)]
         Mean absolute difference of 64x36 gray thumbnails to the previous
         frame, 0..255 (0 for the first frame).
@@ -54,11 +58,12 @@ class FrameMotion:
     times_s: np.ndarray
     speed: np.ndarray
     directogram: np.ndarray
+    camera: np.ndarray
     thumb_diff: np.ndarray
     colour: np.ndarray
 
 
-def _direction_basis(bins: int) -> np.ndarray:
+def direction_basis(bins: int) -> np.ndarray:
     """(2, bins) unit vectors the flow is projected on."""
     angles = 2 * np.pi * np.arange(bins) / bins
     return np.stack([np.cos(angles), np.sin(angles)]).astype(np.float32)
@@ -71,16 +76,17 @@ class _FlowMeter:
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self.diag_px = float(np.hypot(*size))
         self.pool_size = (max(size[0] // _FLOW_POOL, 1), max(size[1] // _FLOW_POOL, 1))
-        self.basis = _direction_basis(DIRECTOGRAM_BINS)
+        self.basis = direction_basis(DIRECTOGRAM_BINS)
 
-    def measure(self, prev: np.ndarray, gray: np.ndarray, dt_s: float) -> tuple[float, np.ndarray]:
-        """Speed and directogram between two frames ``dt_s`` seconds apart."""
+    def measure(self, prev: np.ndarray, gray: np.ndarray, dt_s: float) -> tuple[float, np.ndarray, np.ndarray]:
+        """Speed, directogram relative to the camera, and the camera's motion between two frames ``dt_s`` seconds apart."""
         flow = self.dis.calc(prev, gray, None)  # (h, w, 2) pixels per frame
         scale = 1.0 / (self.diag_px * dt_s)
         speed = float(cv2.magnitude(flow[..., 0], flow[..., 1]).mean()) * scale
         pooled = cv2.resize(flow, self.pool_size, interpolation=cv2.INTER_AREA).reshape(-1, 2)
-        directogram = np.maximum(pooled @ self.basis, 0.0).mean(axis=0) * scale
-        return speed, directogram
+        camera = np.median(pooled, axis=0)
+        directogram = np.maximum((pooled - camera) @ self.basis, 0.0).mean(axis=0) * scale
+        return speed, directogram, camera * scale
 
 
 def measure_motion(video: VideoReader, *, long_side_px: int = ANALYSIS_LONG_SIDE_PX, quiet: bool = True) -> FrameMotion:
@@ -108,7 +114,7 @@ def measure_motion(video: VideoReader, *, long_side_px: int = ANALYSIS_LONG_SIDE
     info = video.info
     size = analysis_size(info.width, info.height, long_side_px=long_side_px)
     meter = _FlowMeter(size)
-    times, speeds, grams, diffs, colours = [], [], [], [], []
+    times, speeds, grams, cameras, diffs, colours = [], [], [], [], [], []
     prev = prev_thumb = None
     n_decoded = 0
     threads = cv2.getNumThreads()
@@ -120,16 +126,17 @@ def measure_motion(video: VideoReader, *, long_side_px: int = ANALYSIS_LONG_SIDE
                 bar.update()
                 thumb = cv2.resize(gray, THUMB_SIZE_PX, interpolation=cv2.INTER_AREA)
                 if prev is None:
-                    speed, gram, diff = 0.0, np.zeros(DIRECTOGRAM_BINS, np.float32), 0.0
+                    speed, gram, camera, diff = 0.0, np.zeros(DIRECTOGRAM_BINS, np.float32), np.zeros(2, np.float32), 0.0
                 else:
                     change = cv2.absdiff(thumb, prev_thumb)
                     diff = float(change.mean())
                     if int(change.max()) <= HELD_FRAME_MAX_DIFF and time_s - times[-1] < MAX_HOLD_S:
                         continue
-                    speed, gram = meter.measure(prev, gray, time_s - times[-1])
+                    speed, gram, camera = meter.measure(prev, gray, time_s - times[-1])
                 times.append(time_s)
                 speeds.append(speed)
                 grams.append(gram)
+                cameras.append(camera)
                 diffs.append(diff)
                 colours.append(colour)
                 prev, prev_thumb = gray, thumb
@@ -143,6 +150,7 @@ def measure_motion(video: VideoReader, *, long_side_px: int = ANALYSIS_LONG_SIDE
         times_s=np.asarray(times, np.float64),
         speed=np.asarray(speeds, np.float64),
         directogram=np.asarray(grams, np.float64),
+        camera=np.asarray(cameras, np.float64),
         thumb_diff=np.asarray(diffs, np.float64),
         colour=np.asarray(colours, np.uint8),
     )
