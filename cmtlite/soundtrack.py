@@ -221,7 +221,6 @@ class Soundtrack:
     hits: HitPoints
     markers: tuple[tuple[float, str], ...] = ()
     programs: dict[int, int] = dataclasses.field(default_factory=dict)  # GM program per family index where not the default
-    seed: int = 0  # of the velocities' humanisation
 
     def onset_shift_s(self) -> dict[int, float]:
         """Microtiming: seconds each hit tick's onsets move to sound on their visual beat."""
@@ -351,7 +350,7 @@ def soundtrack_of(tokens: np.ndarray, controls: VideoControls, music: MusicOptio
     score = decode(tokens, tempo_bpm=controls.tempo_bpm)
     markers = tuple(sorted(plan_markers(controls) + [(float(t), "cut") for t in controls.scene_cuts_s]))
     return Soundtrack(tokens=tokens, score=score, timing=controls.timing(), duration_s=controls.duration_s, hits=hits, markers=markers,
-                      programs={LEAD: lead_program(controls.mood)}, seed=music.seed)
+                      programs={LEAD: lead_program(controls.mood)})
 
 
 def plan_markers(controls: VideoControls) -> list[tuple[float, str]]:
@@ -373,7 +372,7 @@ def write_soundtrack_midi(track: Soundtrack, path: Path, *, families: tuple[str,
     keep = np.isin(track.score.notes[:, FAMILY_COL], [FAMILIES.index(f) for f in families])
     score = dataclasses.replace(track.score, notes=track.score.notes[keep])
     write_midi(score, path, timing=track.timing, end_s=track.duration_s, onset_shift_s=track.onset_shift_s(), markers=list(track.markers),
-               accent_ticks=set(track.hits.ticks.tolist()), programs=track.programs, seed=track.seed)
+               accent_ticks=set(track.hits.ticks.tolist()), programs=track.programs)
 
 
 def render_raw(track: Soundtrack, soundfont: Path, *, fade_out_s: float, families: tuple[str, ...] = FAMILIES) -> np.ndarray:

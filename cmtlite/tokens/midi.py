@@ -117,7 +117,8 @@ def part_velocities(notes: np.ndarray, onset_velocity: np.ndarray, *, seed: int 
     """Velocity (1..127) of every note (N, 4): its onset's velocity (N,) plus its part's ``PART_VELOCITY_OFFSETS``
     (drums: ``DRUM_VELOCITY_OFFSETS`` by instrument) and a seeded humanisation of at most ``HUMANIZE_VELOCITY``.
 
-    The humanisation of a note depends only on ``seed`` and the note itself, so a note kept by a regenerate keeps its velocity.
+    The humanisation of a note depends only on ``seed`` and the note itself (a soundtrack uses seed 0), so a note
+    kept by a studio regenerate keeps its velocity.
     """
     families, pitches = notes[:, FAMILY_COL], notes[:, PITCH_COL]
     offsets = np.array([PART_VELOCITY_OFFSETS[FAMILIES[f]] for f in families.tolist()], np.int64).reshape(-1)

@@ -516,7 +516,7 @@ def test_a_linked_regenerate_changes_every_section_with_the_label(studio, bounce
     _, client = studio
     project = new_project(client, bounce_clip, tmp_path)
     controls = _sections(client, project, [{"start_bar": 0, "label": "A"}, {"start_bar": 2, "label": "A"}, {"start_bar": 4, "label": "C"}])
-    assert controls["n_bars"] == 5
+    assert controls["n_bars"] >= 5
     chords = {(c["bar"], c["beat"]): c["label"] for c in controls["chords"]}
     assert chords[(0, 0)] == chords[(2, 0)]  # a returning label repeats its chords (bar 3 is the cadence)
     take = make_take(client, project, {"seed": 2})
@@ -530,8 +530,9 @@ def test_a_linked_regenerate_changes_every_section_with_the_label(studio, bounce
         return [n for n in notes if edges[b] - 0.06 <= n[0] < edges[b + 1] - 0.06]
 
     assert bar(new, 0) != bar(old, 0) and bar(new, 2) != bar(old, 2)  # both occurrences made anew
-    for b in (1, 3, 4):
-        assert bar(new, b) == bar(old, b)
+    for b in range(controls["n_bars"]):
+        if b not in (0, 2):
+            assert bar(new, b) == bar(old, b)
     across = client.post(f"/api/projects/{project}/takes", json={"seed": 1, "from_take": take, "bars": [1, 2], "linked": True},
                          headers=AUTH)
     assert across.status_code == 422 and "one section" in across.json()["error"]

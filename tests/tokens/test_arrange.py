@@ -8,7 +8,7 @@ import pytest
 
 from cmtlite.tokens.arrange import ChordSpan, arrange_song, beat_grid, mma_chord, read_chord_labels, seconds_to_beats
 from cmtlite.tokens.chords import chord_label
-from cmtlite.tokens.vocab import BASS, DRUMS, PIANO
+from cmtlite.tokens.vocab import BASS, DRUMS, LEAD, PIANO
 from tests.conftest import BEAT_S, SHARED_DIR, needs_mma, write_song
 
 POP909 = SHARED_DIR / "data" / "pop909"
@@ -30,8 +30,8 @@ def test_song_lands_on_its_chord_grid(tmp_path):
     np.testing.assert_allclose(np.diff(beats_s[1:]), BEAT_S, atol=1e-6)
     score, stats = arrange_song(path, groove=None, seed=0)
     assert score.tempo_bpm == pytest.approx(90, abs=0.01)
-    assert set(score.notes[:, 0]) == {PIANO}
-    melody = score.notes[score.notes[:, 1] >= 72]
+    assert set(score.notes[:, 0]) == {PIANO, LEAD}  # MELODY is the lead, PIANO the piano
+    melody = score.notes[score.notes[:, 0] == LEAD]
     assert (melody[:, 2] % 4 == 0).all() and len(melody) == 32  # every melody note on a beat
     assert melody[0, 2] == 16  # ... and the first chord's first beat is bar 1's downbeat
     assert 90 not in score.notes[:, 1]  # BRIDGE is not kept
