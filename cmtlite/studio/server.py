@@ -118,8 +118,9 @@ def create_app(store: ProjectStore, token: str, *, hosts: tuple[str, ...] = LOCA
 
     def authorized(request: Request) -> bool:
         scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
-        given = given.strip() if scheme.lower() == "bearer" else request.cookies.get(cookie_name(request), "")
-        return secrets.compare_digest(given.encode(), token.encode())
+        if scheme.lower() != "bearer":  # a script may still pass ?token= (the page itself uses the cookie: clean URLs)
+            given = request.query_params.get("token") or request.cookies.get(cookie_name(request), "")
+        return secrets.compare_digest(given.strip().encode(), token.encode())
 
     def require_token(request: Request) -> None:
         if not authorized(request):

@@ -27,6 +27,8 @@ PART_VELOCITY_OFFSETS = {"drums": 0, "piano": -6, "guitar": -10, "bass": -2, "st
 DRUM_VELOCITY_OFFSETS = {35: 6, 36: 6, 37: -4, 38: 4, 40: 4, 42: -22, 44: -26, 46: -14, 51: -16, 53: -12, 54: -22, 69: -24, 70: -24,
                          82: -24}
 HUMANIZE_VELOCITY = 5  # at most this much seeded jitter per note
+# Channel volume (CC 7, GM default 100) per part: the mix keeps the tune in front of the band (benchmarks/lead_level.py).
+PART_VOLUMES = {"drums": 100, "piano": 80, "guitar": 80, "bass": 100, "strings": 72, "lead": 127}
 
 
 def _median_tempo_bpm(midi: miditoolkit.MidiFile, end_tick: int) -> float:
@@ -160,7 +162,7 @@ def write_midi(
 
     One track per family (more when notes of one pitch overlap), with the
     family's GM program (``programs`` overrides it per family index); drums on
-    channel 10. Velocities follow each onset's strength
+    channel 10; each track opens with its part's channel volume (``PART_VOLUMES``). Velocities follow each onset's strength
     (:func:`strength_velocity`), shaped per part (:func:`part_velocities`,
     humanised by ``seed``).
 
@@ -209,6 +211,7 @@ def write_midi(
         rows = np.nonzero(score.notes[:, FAMILY_COL] == family)[0]
         for voice in _voices(np.column_stack([score.notes[rows], rows])) if len(rows) else []:  # last column: the note's row
             track = miditoolkit.Instrument(program=programs[family], is_drum=family == DRUMS, name=name)
+            track.control_changes.append(miditoolkit.ControlChange(7, PART_VOLUMES[name], 0))
             for _, pitch, _, _, row in voice.tolist():
                 on, off = int(on_ticks[row]), int(off_ticks[row])
                 if on >= 0 and (end is None or on < end):

@@ -91,8 +91,14 @@ def test_every_api_call_needs_the_token(studio, project, take, method, path):
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN[:-1]}, {"Authorization": f"Basic {TOKEN}"}):
         response = client.request(method, url, headers=headers)
         assert response.status_code == 401 and "token" in response.json()["error"]
-    assert client.request(method, f"{url}?token={TOKEN}").status_code == 401  # a token in a URL is not taken
+    assert client.request(method, f"{url}?token=wrong").status_code == 401
     assert client.get(f"/api/projects/{project}", headers=AUTH).status_code == 200  # nothing was deleted
+
+
+def test_a_script_may_pass_the_token_in_the_query(studio):
+    _, client = studio
+    assert client.get(f"/api/projects?token={TOKEN}").status_code == 200  # the page itself never does: its URLs stay clean
+    assert client.get("/api/projects?token=wrong").status_code == 401
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
