@@ -377,11 +377,14 @@ def calibrate(corpus_dir: Path, output: Path, base: Path | None, force: bool) ->
 @click.option("--init-from", type=PATH, help="Warm-start a new run from a model file (matching weights).")
 @click.option("--resume", is_flag=True, help="Continue the run in the output directory from its last checkpoint.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
+@click.option("--nproc", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="Processes on this machine (DDP: gloo on the CPU, one GPU each on CUDA); the global batch stays --batch-size.")
+@click.option("--compile/--no-compile", "compiled", default=None, help="Run the step through torch.compile [default: on CUDA only].")
 @device_option
 @quiet_option
 def train(corpus_dir: Path, run_dir: Path, config_name: str, max_minutes: float | None, stop_at: int | None, init_from: Path | None,
-          resume: bool, seed: int, device: str, quiet: bool, **overrides: int | float | None) -> None:
-    """Train the CP Transformer on a prepared corpus (resumable)."""
+          resume: bool, seed: int, nproc: int, compiled: bool | None, device: str, quiet: bool, **overrides: int | float | None) -> None:
+    """Train the CP Transformer on a prepared corpus (resumable; several processes with --nproc, or under torchrun)."""
     import dataclasses
 
     from cmtlite.model import load_config
@@ -396,11 +399,12 @@ def train(corpus_dir: Path, run_dir: Path, config_name: str, max_minutes: float 
     train_config = dataclasses.replace(TrainConfig(seed=seed), **{k: v for k, v in overrides.items() if v is not None})
     metrics = run_training(corpus_dir, run_dir, model_config=model_config, train_config=train_config, device=device, resume=resume,
                            quiet=quiet, stop_after_s=None if max_minutes is None else 60 * max_minutes, stop_at_step=stop_at,
-                           init_from=init_from)
+                           init_from=init_from, nproc=nproc, compiled=compiled)
     last_val = next((r for r in reversed(metrics) if "val_loss" in r), None)
     if metrics:
         summary = f"step {metrics[-1]['step']}: train loss {metrics[-1]['train_loss']:.3f}"
-        click.echo(summary + (f", validation loss {last_val['val_loss']:.3f}" if last_val else ""))
+        summary += f", validation loss {last_val['val_loss']:.3f}" if last_val else ""
+        click.echo(summary + f"; {metrics[-1].get('tokens_per_s_per_device', 0):.0f} tokens/s per device")
     click.echo(str(run_dir))
 
 
