@@ -195,7 +195,7 @@ def _kill_one_worker_mid_video(batch_process, timeout_s=180.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and batch_process.poll() is None:
         for process in psutil.process_iter(["pid", "cmdline"]):
-            if any("ray::Worker.run" in part for part in process.info["cmdline"] or ()):
+            if any(part.startswith("ray::RayWorker.run") for part in process.info["cmdline"] or ()):
                 os.kill(process.info["pid"], signal.SIGKILL)
                 return process.info["pid"]
         time.sleep(0.05)

@@ -40,6 +40,26 @@ def run_local(jobs: list[Job], shipment: Shipment) -> Iterator[dict[str, Any]]:
         yield worker.run(job)
 
 
+class RayWorker:
+    """A Ray actor holding one :class:`Worker`, made on its first job from the shipment (again after a restart).
+
+    The shipment's reference comes with each job rather than to the
+    constructor: Ray cannot promise a restarted actor its constructor's
+    object-store arguments, while the driver keeps this one alive.
+    """
+
+    def __init__(self) -> None:
+        self.worker: Worker | None = None
+
+    def run(self, job: Job, shipment: list[Any]) -> dict[str, Any]:
+        """:meth:`Worker.run`; ``shipment`` is [ObjectRef of the :class:`Shipment`] (a list, so Ray passes the reference)."""
+        if self.worker is None:
+            import ray
+
+            self.worker = Worker(ray.get(shipment[0]))
+        return self.worker.run(job)
+
+
 def _connect(address: str | None, workers: int | None) -> Any:  # noqa: ANN401
     """Ray, initialized: connected to ``address``, or a local instance of ``workers`` CPUs."""
     try:
@@ -86,11 +106,11 @@ def run_ray(
         size = min(workers or slots, len(jobs))
         options = {"num_cpus": 1, "num_gpus": gpus_per_worker, "max_restarts": -1, "max_task_retries": RAY_RETRIES,
                    "scheduling_strategy": "SPREAD"}
-        actor_class = ray.remote(Worker).options(**options)
-        refs = [ray.put(shipment)]  # one copy of the weights in the object store; each actor fetches it
-        pool = ray.util.ActorPool([actor_class.remote(refs) for _ in range(size)])
+        actor_class = ray.remote(RayWorker).options(**options)
+        refs = [ray.put(shipment)]  # one copy of the weights in the object store; each actor fetches it once
+        pool = ray.util.ActorPool([actor_class.remote() for _ in range(size)])
         for job in jobs:
-            pool.submit(lambda actor, job: actor.run.remote(job), job)
+            pool.submit(lambda actor, job: actor.run.remote(job, refs), job)
         yield from _results(ray, pool, jobs)
     finally:
         ray.shutdown()

@@ -45,13 +45,9 @@ class Shipment:
 class Worker:
     """Soundtracks jobs with one loaded model; :meth:`run` never raises for a bad video."""
 
-    def __init__(self, shipment: Shipment | list[Any]) -> None:
+    def __init__(self, shipment: Shipment) -> None:
         import torch
 
-        if isinstance(shipment, list):  # on Ray: [ObjectRef of the shipment], fetched here (and again after a restart)
-            import ray
-
-            shipment = ray.get(shipment[0])
         if shipment.threads:
             torch.set_num_threads(shipment.threads)
         self.files = tempfile.TemporaryDirectory(prefix="cmtlite-worker-")  # removed when the worker ends
