@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from cmtlite.batch import find_jobs, path_seed
 from cmtlite.batch.run import worker_slots
@@ -223,3 +224,14 @@ def test_two_node_cluster_from_s3_survives_a_killed_worker(library, s3_store, tw
     assert not [p for p in s3_store.find("videos/out2") if ".partial-" in p]
     result = batch("s3://videos/in2", "s3://videos/out2", model_file, "--address", two_nodes.address, "--resume")
     assert result.exit_code == 0 and "0 ok, 0 failed, 5 skipped" in result.output, result.output
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_batch_worker_samples_on_a_gpu(library, tmp_path, model_file):  # noqa: F811
+    pytest.importorskip("ray")
+    (library / "broken.mp4").unlink()
+    out = tmp_path / "out"
+    result = batch(library, out, model_file, "--gpus-per-worker", "0.5")
+    assert result.exit_code == 0, result.output
+    assert {r["status"] for r in report(out).values()} == {"ok"} and all(r["node_id"] for r in report(out).values())
