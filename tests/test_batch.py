@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -99,6 +100,10 @@ def test_bad_arguments(library, tmp_path, model_file):  # noqa: F811
     assert_bad_input(run("batch", tmp_path / "nowhere", "-o", tmp_path / "o", "-q"), "nowhere")
     assert_bad_input(batch(library, tmp_path / "o", model_file, "--workers", "0"), "--workers")
     assert_bad_input(batch(library, tmp_path / "o", model_file, "--instruments", "kazoo"), "kazoo")
+    with socket.socket() as unused:  # a port nothing listens on: refused at once, not retried by Ray for minutes
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    assert_bad_input(batch(library, tmp_path / "o", model_file, "--address", f"127.0.0.1:{port}"), "--address", "no Ray cluster")
     (tmp_path / "junk.safetensors").write_bytes(b"x")
     assert_bad_input(run("batch", library, "-o", tmp_path / "o", "--model", tmp_path / "junk.safetensors", "-q"), "junk.safetensors")
     assert not (tmp_path / "o").exists()

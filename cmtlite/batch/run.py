@@ -14,6 +14,7 @@ restarted by Ray, which retries its video (:data:`RAY_RETRIES` times).
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -24,13 +25,14 @@ from cmtlite.audio.render import resolve_soundfont
 from cmtlite.batch.jobs import Job, find_jobs
 from cmtlite.batch.storage import ReportLog, filesystem, join, normalize, relative_files, remove_partials
 from cmtlite.batch.worker import Shipment, Worker, record
-from cmtlite.errors import ConfigError, OutputError
+from cmtlite.errors import CmtliteError, ConfigError, OutputError
 from cmtlite.model import default_model_path, load_model
 from cmtlite.progress import progress_bar
 from cmtlite.soundtrack import MixOptions, MusicOptions
 
 REPORT = "batch_report.jsonl"
 RAY_RETRIES = 3  # times Ray retries a video whose worker died
+CONNECT_TIMEOUT_S = 5.0  # a cluster address must answer within this
 
 
 def run_local(jobs: list[Job], shipment: Shipment) -> Iterator[dict[str, Any]]:
@@ -52,12 +54,37 @@ class RayWorker:
         self.worker: Worker | None = None
 
     def run(self, job: Job, shipment: list[Any]) -> dict[str, Any]:
-        """:meth:`Worker.run`; ``shipment`` is [ObjectRef of the :class:`Shipment`] (a list, so Ray passes the reference)."""
+        """:meth:`Worker.run`; ``shipment`` is [ObjectRef of the :class:`Shipment`] (a list, so Ray passes the reference).
+
+        A node that cannot make a worker (no soundfont, say) fails the job with the reason and the node.
+        """
         if self.worker is None:
             import ray
 
-            self.worker = Worker(ray.get(shipment[0]))
+            try:
+                self.worker = Worker(ray.get(shipment[0]))
+            except CmtliteError as err:
+                where = {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname()}
+                return record(job, "failed", f"worker setup on {where['host']}: {err}", {}, time.perf_counter()) | where
         return self.worker.run(job)
+
+
+def check_reachable(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse a ``host:port`` or ``ray://host:port`` address whose port does not answer (Ray itself would retry for minutes).
+
+    Raises
+    ------
+    ConfigError
+        Nothing listens there within ``timeout_s``.
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", "local" and the like: Ray finds the cluster itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        msg = f"--address {address}: no Ray cluster answers there ({err.__class__.__name__}: {err})"
+        raise ConfigError(msg) from err
 
 
 def _connect(address: str | None, workers: int | None) -> Any:  # noqa: ANN401
@@ -67,6 +94,8 @@ def _connect(address: str | None, workers: int | None) -> Any:  # noqa: ANN401
     except ImportError as err:
         msg = "Ray is not installed: pip install 'cmtlite[batch]' (or run with --workers 1)"
         raise ConfigError(msg) from err
+    if address:
+        check_reachable(address)
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     try:
         if address:
@@ -251,6 +280,12 @@ def plan_and_run_batch(
     OutputError
         ``out`` is a file, outputs would land on inputs, or a batch is there without ``resume`` / ``force``.
     """
+    on_ray = workers != 1 or bool(address) or gpus_per_worker > 0
+    if on_ray and device == "cuda" and gpus_per_worker == 0:
+        msg = "--device cuda on Ray: give the workers GPUs with --gpus-per-worker"
+        raise ConfigError(msg)
+    if address:
+        check_reachable(address)
     out = normalize(out)
     fs, root = filesystem(out)
     if fs.isfile(root):
@@ -260,7 +295,6 @@ def plan_and_run_batch(
     load_model(model_path)  # a bad model is a bad argument, found before any video
     if soundfont is not None:
         resolve_soundfont(soundfont)
-    on_ray = workers != 1 or bool(address) or gpus_per_worker > 0
     shipment = Shipment.build(model_path, soundfont=soundfont, ship_soundfont=on_ray, threads=1 if on_ray else None,
                               device="cuda" if gpus_per_worker > 0 else device)
     jobs = find_jobs(str(source), out, music=music, mix=mix, base_seed=base_seed, extras=extras)
