@@ -94,13 +94,20 @@ def _row_name(row_path: str, root: str) -> str:
     return path.lstrip("/")
 
 
+def _prefix_inside(out: str, source: str) -> str | None:
+    """``out``'s path relative to ``source`` plus ``/`` when it lies inside it (on the same filesystem), else None."""
+    src_fs, src_path = filesystem(source)
+    out_fs, out_path = filesystem(out)
+    src_path = src_path.rstrip("/") + "/"
+    if type(src_fs) is not type(out_fs) or not out_path.startswith(src_path):
+        return None
+    return out_path[len(src_path) :].rstrip("/") + "/"
+
+
 def _rows(source: str, out: str) -> tuple[list[dict[str, Any]], str]:
     """(rows with ``path``, the folder relative paths start from) of a folder or a manifest."""
     if is_folder(source):
-        _, src_path = filesystem(source)
-        out_fs, out_path = filesystem(out)
-        inside = out_path.rstrip("/") + "/" if out_path != src_path and out_path.startswith(src_path.rstrip("/") + "/") else None
-        skip = inside[len(src_path.rstrip("/")) + 1 :] if inside else None  # an output folder inside the source
+        skip = _prefix_inside(out, source)  # an output folder inside the source is not scanned
         names = [n for n in relative_files(source) if n.lower().endswith(VIDEO_SUFFIXES) and not (skip and n.startswith(skip))]
         return [{"path": n} for n in names if not any(part.startswith(".") for part in PurePosixPath(n).parts)], source
     if source.lower().endswith((".csv", ".jsonl")) and is_file(source):
@@ -149,6 +156,9 @@ def find_jobs(
         if not isinstance(row, dict) or not row.get("path"):
             msg = f"{source}: row {number} has no 'path'"
             raise ConfigError(msg)
+        if ".." in PurePosixPath(str(row["path"])).parts:
+            msg = f"{source}: row {number}: {row['path']!r} climbs out of the manifest's folder (give it absolute or as a URI)"
+            raise ConfigError(msg)
         jobs.append(_job(row, root, out, music=music, mix=mix, base_seed=base_seed, extras=extras))
     if not jobs:
         msg = f"{source}: no videos ({', '.join(VIDEO_SUFFIXES)})"
@@ -185,7 +195,7 @@ def _check_outputs(jobs: list[Job]) -> None:
     videos = {job.video for job in jobs}
     clash = next((o for o in outputs if o in videos), None)
     if clash is not None:
-        msg = f"{clash}: output would overwrite an input (choose another output folder)"
+        msg = f"{clash}: output would overwrite the input {clash} (choose another output folder)"
         raise OutputError(msg)
     if all("://" not in o for o in outputs):
         check_not_inputs([Path(o) for o in outputs], [Path(job.video) for job in jobs])
