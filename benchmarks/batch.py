@@ -60,7 +60,9 @@ def main() -> None:
         tmp = Path(tmp_dir)
         (tmp / "clips").mkdir()
         for i in range(args.clips):
-            scene = Scene(duration_s=args.seconds, bounce_s=0.4 + 0.1 * (i % 4), travel=0.3 + 0.05 * i, background=(40 + 20 * i, 60, 90))
+            look = i % 8
+            scene = Scene(duration_s=args.seconds, bounce_s=0.4 + 0.1 * (i % 4), travel=0.3 + 0.05 * look,
+                          background=(40 + 20 * look, 60, 90))
             write_clip(tmp / "clips" / f"clip{i}.mp4", [scene], size=(640, 360))
         speeds["in_process"].append(_run("in_process", tmp / "clips", tmp / "in_process", shipment, workers=1, use_ray=False))
         cores = sorted(os.sched_getaffinity(0))
