@@ -181,6 +181,12 @@ def test_batch_from_and_to_s3(library, s3_store, model_file):  # noqa: F811
     assert s3_store.exists("videos/out1/sub dir/b.mid") and not s3_store.exists("videos/out1/.a.partial-0123.mp4")
     lines = s3_store.cat_file("videos/out1/batch_report.jsonl").decode().splitlines()
     assert len(lines) == 6  # the first run's records and the second's
+    s3_store.pipe_file("videos/lists/two.jsonl", b'{"path": "s3://videos/in1/a.mp4"}\n{"path": "local/c.mp4", "seed": 5}\n')
+    jobs = find_jobs("s3://videos/lists/two.jsonl", "s3://videos/out3/")
+    assert [(j.video, j.outputs, j.music.seed) for j in jobs] == [
+        ("s3://videos/in1/a.mp4", ("s3://videos/out3/videos/in1/a.mp4",), path_seed("videos/in1/a.mp4")),
+        ("s3://videos/lists/local/c.mp4", ("s3://videos/out3/local/c.mp4",), 5),
+    ]
 
 
 @pytest.fixture(scope="module")
