@@ -1,6 +1,7 @@
 """Training cost per token: one optimizer step (forward, backward, AdamW) of each model config on this machine's device.
 
     python benchmarks/train_speed.py [--configs small,cmt] [--device auto] [--batch-size B] [--steps N] [--compile auto|on|off|both]
+                                     [--threads T]
 
 Full windows of ``context + 1`` random tokens (the grammar does not change
 the cost), every target counted. The step is the one ``cmtlite train``
@@ -9,7 +10,10 @@ AdamW on CUDA, optionally ``torch.compile``); the first steps (compilation)
 are not timed. Prints one line per config and compile setting (tokens/s and
 microseconds per token, on one device) and one JSON line of them all.
 Default batch: 16 windows on CUDA, 2 on the CPU (a ``cmt`` step of 16
-windows takes minutes there; the cost per token barely depends on it).
+windows takes minutes there and more memory than 23 GB). On a CPU shared
+with other jobs give ``--threads 1``: torch's threads wait for each other at
+every operation when another process holds a core (8x slower for ``small``
+on a busy 2-core machine).
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ def measure(name: str, device: torch.device, *, batch_size: int, steps: int, com
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
 
-    for _ in range(3 if compiled else 1):  # compilation and allocator warm-up
+    for _ in range(3):  # compilation, allocator and kernel warm-up
         step()
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -64,7 +68,8 @@ def measure(name: str, device: torch.device, *, batch_size: int, steps: int, com
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
     tokens = steps * batch_size * model.config.context
-    result = {"config": name, "parameters": model.n_params(), "device": str(device), "compiled": compiled, "batch_size": batch_size,
+    result = {"config": name, "parameters": model.n_params(), "device": str(device), "threads": torch.get_num_threads(),
+              "compiled": compiled, "batch_size": batch_size,
               "tokens_per_s": round(tokens / seconds, 1), "us_per_token": round(1e6 * seconds / tokens, 2)}
     if device.type == "cuda":
         result["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
@@ -78,7 +83,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--steps", type=int)
     parser.add_argument("--compile", default="auto", choices=["auto", "on", "off", "both"])
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
     if cuda:

@@ -400,6 +400,8 @@ def train(corpus_dir: Path, run_dir: Path, config_name: str, max_minutes: float 
     metrics = run_training(corpus_dir, run_dir, model_config=model_config, train_config=train_config, device=device, resume=resume,
                            quiet=quiet, stop_after_s=None if max_minutes is None else 60 * max_minutes, stop_at_step=stop_at,
                            init_from=init_from, nproc=nproc, compiled=compiled)
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 reports
     last_val = next((r for r in reversed(metrics) if "val_loss" in r), None)
     if metrics:
         summary = f"step {metrics[-1]['step']}: train loss {metrics[-1]['train_loss']:.3f}"
