@@ -381,11 +381,14 @@ def calibrate(corpus_dir: Path, output: Path, base: Path | None, force: bool) ->
 @click.option("--init-from", type=PATH, help="Warm-start a new run from a model file (matching weights).")
 @click.option("--resume", is_flag=True, help="Continue the run in the output directory from its last checkpoint.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
+@click.option("--nproc", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="Processes on this machine (DDP: gloo on the CPU, one GPU each on CUDA); the global batch stays --batch-size.")
+@click.option("--compile/--no-compile", "compiled", default=None, help="Run the step through torch.compile [default: on CUDA only].")
 @device_option
 @quiet_option
 def train(corpus_dir: Path, run_dir: Path, config_name: str, max_minutes: float | None, stop_at: int | None, init_from: Path | None,
-          resume: bool, seed: int, device: str, quiet: bool, **overrides: int | float | None) -> None:
-    """Train the CP Transformer on a prepared corpus (resumable)."""
+          resume: bool, seed: int, nproc: int, compiled: bool | None, device: str, quiet: bool, **overrides: int | float | None) -> None:
+    """Train the CP Transformer on a prepared corpus (resumable; several processes with --nproc, or under torchrun)."""
     import dataclasses
 
     from cmtlite.model import load_config
@@ -400,11 +403,14 @@ def train(corpus_dir: Path, run_dir: Path, config_name: str, max_minutes: float 
     train_config = dataclasses.replace(TrainConfig(seed=seed), **{k: v for k, v in overrides.items() if v is not None})
     metrics = run_training(corpus_dir, run_dir, model_config=model_config, train_config=train_config, device=device, resume=resume,
                            quiet=quiet, stop_after_s=None if max_minutes is None else 60 * max_minutes, stop_at_step=stop_at,
-                           init_from=init_from)
+                           init_from=init_from, nproc=nproc, compiled=compiled)
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 reports
     last_val = next((r for r in reversed(metrics) if "val_loss" in r), None)
     if metrics:
         summary = f"step {metrics[-1]['step']}: train loss {metrics[-1]['train_loss']:.3f}"
-        click.echo(summary + (f", validation loss {last_val['val_loss']:.3f}" if last_val else ""))
+        summary += f", validation loss {last_val['val_loss']:.3f}" if last_val else ""
+        click.echo(summary + f"; {metrics[-1].get('tokens_per_s_per_device', 0):.0f} tokens/s per device")
     click.echo(str(run_dir))
 
 
@@ -530,35 +536,39 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 @cli.command()
-@click.argument("source", type=PATH)
-@click.option("-o", "--output-dir", "out_dir", type=PATH, required=True, help="Folder for the soundtracked videos.")
-@click.option("--workers", type=click.IntRange(1, 1024), default=1, show_default=True, help="Parallel workers (Ray actors when > 1).")
-@click.option("--address", help="Ray cluster address (e.g. ray://head:10001); default: a local Ray.")
+@click.argument("source")
+@click.option("-o", "--output-dir", "out", required=True, help="Folder for the soundtracked videos: a path or a URI (s3://bucket/out).")
+@click.option("--workers", type=click.IntRange(1, 1024),
+              help="Parallel workers, Ray actors when > 1 [default: 1; with --address or GPUs, as many as the cluster holds].")
+@click.option("--address", help="Ray cluster address (auto, ray://head:10001, head:6379); default: a local Ray when --workers > 1.")
+@click.option("--gpus-per-worker", type=click.FloatRange(0, 64), default=0.0, show_default=True,
+              help="GPUs of each Ray worker (fractions share one); > 0 samples on CUDA.")
+@click.option("--midi", is_flag=True, help="Also write each soundtrack's MIDI (.mid beside the video).")
+@click.option("--wav", is_flag=True, help="Also write each soundtrack's audio (.wav beside the video).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed; each video adds a hash of its path.")
 @soundtrack_options
-@click.option("--resume", is_flag=True, help="Continue the batch in OUT_DIR (finished videos are skipped).")
+@click.option("--resume", is_flag=True, help="Continue the batch in OUT (finished videos are skipped).")
 @device_option
 @force_option
 @quiet_option
-def batch(source: Path, out_dir: Path, workers: int, address: str | None, seed: int, soundfont: Path | None, model_path: Path | None,
-          resume: bool, device: str, force: bool, quiet: bool, **options: Any) -> None:  # noqa: ANN401
-    """Soundtrack every video in a folder (or a CSV/JSONL manifest) into OUT_DIR; exit 1 if any failed."""
+def batch(source: str, out: str, workers: int | None, address: str | None, gpus_per_worker: float, midi: bool, wav: bool, seed: int,
+          soundfont: Path | None, model_path: Path | None, resume: bool, device: str, force: bool, quiet: bool,
+          **options: Any) -> None:  # noqa: ANN401
+    """Soundtrack every video under SOURCE (a folder, a CSV/JSONL manifest; paths or URIs) into OUT; exit 1 if any failed."""
     from cmtlite.batch import plan_and_run_batch
 
-    _, mix = _music_and_mix(options, seed)
-    defaults = {"density_shift": options["density_shift"], "strength_shift": options["strength_shift"],
-                "instruments": ",".join(options["instruments"]), "temperature": options["temperature"],
-                "original_audio": options["original_audio"], "key": options["key"].label if options["key"] else None,
-                "variation": options["variation"]}
-    summary = plan_and_run_batch(source, out_dir, defaults=defaults, base_seed=seed, model_path=model_path, device=device,
-                                 soundfont=soundfont, mix=mix, workers=workers, address=address, resume=resume, force=force, quiet=quiet)
+    music, mix = _music_and_mix(options, seed)
+    extras = tuple(suffix for suffix, wanted in ((".mid", midi), (".wav", wav)) if wanted)
+    summary = plan_and_run_batch(source, out, music=music, mix=mix, base_seed=seed, extras=extras, model_path=model_path, device=device,
+                                 soundfont=soundfont, workers=workers if workers or address or gpus_per_worker else 1, address=address,
+                                 gpus_per_worker=gpus_per_worker, resume=resume, force=force, quiet=quiet)
     if not quiet:
         rows = [[r["path"], r["status"], (r.get("seconds") or {}).get("total"), r["error"] or ""] for r in summary.records]
         click.echo(_table(["video", "status", "seconds", "error"], rows), err=True)
     speed = summary.video_s / summary.wall_s if summary.wall_s else 0.0
     counts = f"{summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped"
     rate = f"{summary.video_s:.0f} video-s in {summary.wall_s:.0f} s ({speed:.2f} video-s per s)"
-    click.echo(f"{counts}; {rate}; report: {out_dir / 'batch_report.jsonl'}")
+    click.echo(f"{counts}; {rate}; report: {out.rstrip('/')}/batch_report.jsonl")
     if summary.failed:
         sys.exit(1)
 

@@ -15,12 +15,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch import nn
 
 from cmtlite.calibration import load_calibration
 from cmtlite.errors import ConfigError, OutputError
@@ -30,6 +33,18 @@ from cmtlite.progress import progress_bar
 from cmtlite.tokens.codec import carried_beat_timing
 from cmtlite.tokens.corpus import CorpusSplit, load_corpus
 from cmtlite.tokens.vocab import FIELDS
+from cmtlite.training.distributed import (
+    RANK_SEED_STRIDE,
+    Rank,
+    anyone,
+    barrier,
+    check_world,
+    join_torchrun,
+    spawn,
+    total,
+    under_torchrun,
+    wrap,
+)
 
 CHECKPOINT, WEIGHTS, METRICS, LOSS_PLOT = "checkpoint.pt", "model.safetensors", "metrics.jsonl", "loss.png"
 
@@ -84,11 +99,11 @@ def sample_windows(split: CorpusSplit, rng: np.random.Generator, n: int, length:
     return tokens, timing, mask
 
 
-def _optimizer(model: CPTransformer, config: TrainConfig) -> torch.optim.AdamW:
+def _optimizer(model: CPTransformer, config: TrainConfig, *, fused: bool = False) -> torch.optim.AdamW:
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n and "position" not in n and "time" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n and "position" not in n and "time" not in n)]
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95))
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95), fused=fused or None)
 
 
 @torch.no_grad()
@@ -122,6 +137,38 @@ def _read_metrics(path: Path, last_step: int) -> list[dict]:
     return [r for r in rows if r["step"] <= last_step]
 
 
+class LossStep(nn.Module):
+    """A training step's forward: the scaled loss of one batch, as DDP and ``torch.compile`` see it (they wrap ``forward``)."""
+
+    def __init__(self, model: CPTransformer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor, timing: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """``scale`` times the mean loss of tokens (B, T, fields), timing (B, T), mask (B, T - 1)."""
+        return self.model.loss(tokens, timing, mask)[0] * scale
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """One ``cmtlite train`` call, as every process of it sees it."""
+
+    corpus_dir: Path
+    run_dir: Path
+    model_config: ModelConfig
+    train_config: TrainConfig
+    resume: bool = False
+    quiet: bool = False
+    stop_after_s: float | None = None
+    stop_at_step: int | None = None
+    init_from: Path | None = None
+    compiled: bool = False
+
+    def meta(self) -> dict[str, str]:
+        """The configs as a checkpoint stores them."""
+        return {"model_config": self.model_config.to_json(), "train_config": json.dumps(dataclasses.asdict(self.train_config))}
+
+
 def train(
     corpus_dir: Path,
     run_dir: Path,
@@ -134,94 +181,166 @@ def train(
     stop_after_s: float | None = None,
     stop_at_step: int | None = None,
     init_from: Path | None = None,
+    nproc: int = 1,
+    compiled: bool | None = None,
 ) -> list[dict]:
-    """Train (or resume) a model on a prepared corpus; returns the metrics rows.
+    """Train (or resume) a model on a prepared corpus, in ``nproc`` processes; returns the metrics rows.
 
     ``stop_after_s`` ends the run early (with a checkpoint) after that many
     seconds of wall time, ``stop_at_step`` after that step; neither changes
     the learning-rate schedule, so ``--resume`` continues exactly.
     ``init_from`` (a model file) warm-starts a new run: every weight whose
     name and shape match is copied, the rest keep their initialization.
+    With ``nproc`` > 1 (or under ``torchrun``) the processes train with DDP
+    on slices of the same global batch (:mod:`cmtlite.training.distributed`);
+    only rank 0 writes. ``compiled`` runs the step through ``torch.compile``
+    (None: on CUDA only).
 
     Raises
     ------
     ConfigError
-        Bad corpus, device or a resume whose configs differ from the checkpoint's.
+        Bad corpus, device, process count, or a resume whose configs differ from the checkpoint's.
     OutputError
         ``run_dir`` already holds a run and ``resume`` is not set.
     """
-    check_output_folder(run_dir, inputs=(corpus_dir, init_from))
     torch_device = resolve_device(device)
-    _, splits = load_corpus(corpus_dir)
-    if len(splits["train"]) == 0:
-        msg = f"{corpus_dir}: the training split is empty"
+    run = TrainRun(Path(corpus_dir), Path(run_dir), model_config, train_config, resume, quiet, stop_after_s, stop_at_step, init_from,
+                   torch_device.type == "cuda" if compiled is None else compiled)
+    _check_run(run)
+    if under_torchrun() and nproc > 1:
+        msg = "under torchrun, the processes are torchrun's (--nproc-per-node): leave --nproc at 1"
         raise ConfigError(msg)
-    run_dir = Path(run_dir)
-    checkpoint_path = run_dir / CHECKPOINT
-    if checkpoint_path.exists() and not resume:
-        msg = f"{run_dir} already holds a run (use --resume to continue it, or another -o)"
-        raise OutputError(msg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"model_config": model_config.to_json(), "train_config": json.dumps(dataclasses.asdict(train_config))}
+    check_world(int(os.environ["WORLD_SIZE"]) if under_torchrun() else nproc, batch_size=train_config.batch_size, device=torch_device)
+    if under_torchrun():
+        rank = join_torchrun(torch_device)
+        try:
+            train_rank(rank, run)
+        finally:
+            dist.destroy_process_group()
+        if not rank.main:
+            return []
+    elif nproc > 1:
+        spawn(train_rank, nproc, torch_device, run)
+    else:
+        train_rank(Rank(device=torch_device), run)
+    return _read_metrics(run.run_dir / METRICS, train_config.steps)
 
-    torch.manual_seed(train_config.seed)
-    model = CPTransformer(model_config).to(torch_device)
-    if init_from is not None and not checkpoint_path.exists():
-        _warm_start(model, init_from)
-    optimizer = _optimizer(model, train_config)
-    step = 0
-    if resume and checkpoint_path.exists():
-        state = _load_checkpoint(checkpoint_path, meta)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
-    metrics = _read_metrics(run_dir / METRICS, step)
-    length = model_config.context + 1
-    val_split = splits["val"] if len(splits["val"]) else splits["train"]
-    val_rng = np.random.default_rng([train_config.seed, 2**31 - 1])
-    val_batch = min(train_config.batch_size, train_config.eval_windows)
-    val_batches = [
-        sample_windows(val_split, val_rng, val_batch, length, train_config.piece_start_fraction)
-        for _ in range(max(train_config.eval_windows // val_batch, 1))
-    ]
+
+def _check_run(run: TrainRun) -> None:
+    """Refuse a bad corpus, an occupied run folder or a resume with other configs, before any process starts."""
+    check_output_folder(run.run_dir, inputs=(run.corpus_dir, run.init_from))
+    _, splits = load_corpus(run.corpus_dir)
+    if len(splits["train"]) == 0:
+        msg = f"{run.corpus_dir}: the training split is empty"
+        raise ConfigError(msg)
+    checkpoint_path = run.run_dir / CHECKPOINT
+    if checkpoint_path.exists() and not run.resume:
+        msg = f"{run.run_dir} already holds a run (use --resume to continue it, or another -o)"
+        raise OutputError(msg)
+    if checkpoint_path.exists():
+        _load_checkpoint(checkpoint_path, run.meta())
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def train_rank(rank: Rank, run: TrainRun) -> None:
+    """One process's training loop (all of it for one process); rank 0 writes checkpoints, metrics and the plot."""
+    config = run.train_config
+    _, splits = load_corpus(run.corpus_dir)
+    model, optimizer, step = _start(run, rank.device)
+    metrics = _read_metrics(run.run_dir / METRICS, step) if rank.main else []
+    step_module = wrap(LossStep(model), rank, compiled=run.compiled)
+    val_batches = _validation_batches(splits, run) if rank.main else []
     model.train()
-    started, tokens_done = time.monotonic(), 0
-    with progress_bar(total=train_config.steps, desc="train", unit="step", quiet=quiet) as bar:
+    started = time.monotonic()
+    meter = {"at": started, "tokens": 0}
+    with progress_bar(total=config.steps, desc="train", unit="step", quiet=run.quiet or not rank.main) as bar:
         bar.update(step)
-        while step < train_config.steps:
-            lr = learning_rate(step, train_config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            rng = np.random.default_rng([train_config.seed, step])
-            torch.manual_seed(train_config.seed * 1_000_003 + step)
-            batch = sample_windows(splits["train"], rng, train_config.batch_size, length, train_config.piece_start_fraction)
-            tokens, timing, mask = (torch.from_numpy(a).to(torch_device) for a in batch)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch_device.type == "cuda"):
-                loss, _ = model.loss(tokens, timing, mask)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
-            optimizer.step()
+        while step < config.steps:
+            share, targets = _step(step_module, optimizer, model, splits["train"], step, rank, run)
             step += 1
-            tokens_done += int(mask.sum())
+            meter["tokens"] += targets
             bar.update()
-            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_done / (time.monotonic() - started):.0f}")
-            if step % train_config.log_every == 0 or step == train_config.steps:
-                row = {"step": step, "lr": lr, "train_loss": round(loss.item(), 5)}
-                if step % train_config.eval_every == 0 or step == train_config.steps:
-                    per_field = evaluate(model, val_batches, torch_device)
+            if step % config.log_every == 0 or step == config.steps:
+                row = _log_row(step, total(share, rank), meter, rank, config)
+                bar.set_postfix(loss=f"{row['train_loss']:.3f}", tok_s_dev=f"{row['tokens_per_s_per_device']:.0f}")
+                if rank.main and (step % config.eval_every == 0 or step == config.steps):
+                    per_field = evaluate(model, val_batches, rank.device)
                     row["val_loss"] = round(float(per_field.sum()), 5)
                     row |= {f"val_{f}": round(float(v), 5) for f, v in zip(FIELDS, per_field, strict=True)}
                 metrics.append(row)
-            out_of_time = stop_after_s is not None and time.monotonic() - started > stop_after_s
-            out_of_time |= stop_at_step is not None and step >= stop_at_step
-            if step % train_config.checkpoint_every == 0 or step == train_config.steps or out_of_time:
-                _save_checkpoint(run_dir, model, optimizer, step, meta)
-                (run_dir / METRICS).write_text("".join(json.dumps(r) + "\n" for r in metrics))
+            out_of_time = run.stop_after_s is not None and anyone(time.monotonic() - started > run.stop_after_s, rank)
+            out_of_time |= run.stop_at_step is not None and step >= run.stop_at_step
+            if rank.main and (step % config.checkpoint_every == 0 or step == config.steps or out_of_time):
+                _save_checkpoint(run.run_dir, model, optimizer, step, run.meta())
+                (run.run_dir / METRICS).write_text("".join(json.dumps(r) + "\n" for r in metrics))
             if out_of_time:
                 break
-    plot_losses(metrics, run_dir / LOSS_PLOT)
-    return metrics
+    if rank.main:
+        plot_losses(metrics, run.run_dir / LOSS_PLOT)
+    barrier(rank)
+
+
+def _start(run: TrainRun, device: torch.device) -> tuple[CPTransformer, torch.optim.AdamW, int]:
+    """(model, optimizer, step): new (seeded, or warm-started), or from the run's checkpoint."""
+    torch.manual_seed(run.train_config.seed)
+    model = CPTransformer(run.model_config).to(device)
+    checkpoint_path = run.run_dir / CHECKPOINT
+    if run.init_from is not None and not checkpoint_path.exists():
+        _warm_start(model, run.init_from)
+    optimizer = _optimizer(model, run.train_config, fused=device.type == "cuda")
+    if not (run.resume and checkpoint_path.exists()):
+        return model, optimizer, 0
+    state = _load_checkpoint(checkpoint_path, run.meta())
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return model, optimizer, int(state["step"])
+
+
+def _validation_batches(splits: dict[str, CorpusSplit], run: TrainRun) -> list[tuple[np.ndarray, ...]]:
+    """The fixed validation windows (seeded apart from the training ones)."""
+    config = run.train_config
+    val_split = splits["val"] if len(splits["val"]) else splits["train"]
+    val_rng = np.random.default_rng([config.seed, 2**31 - 1])
+    val_batch = min(config.batch_size, config.eval_windows)
+    length = run.model_config.context + 1
+    return [sample_windows(val_split, val_rng, val_batch, length, config.piece_start_fraction)
+            for _ in range(max(config.eval_windows // val_batch, 1))]
+
+
+def _step(step_module: nn.Module, optimizer: torch.optim.Optimizer, model: CPTransformer, split: CorpusSplit, step: int, rank: Rank,
+          run: TrainRun) -> tuple[torch.Tensor, int]:
+    """One optimizer step on this rank's rows of step ``step``'s global batch: (its share of the global loss, global targets).
+
+    Each rank's loss is weighted by its share of the batch's target tokens
+    (times the world size, as DDP averages gradients), so the gradient is
+    the one of the whole batch's mean loss, whatever the number of processes.
+    """
+    config = run.train_config
+    lr = learning_rate(step, config)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    rng = np.random.default_rng([config.seed, step])
+    torch.manual_seed(config.seed * 1_000_003 + step + rank.rank * RANK_SEED_STRIDE)
+    tokens, timing, mask = sample_windows(split, rng, config.batch_size, run.model_config.context + 1, config.piece_start_fraction)
+    rows, targets = rank.rows(config.batch_size), int(mask.sum())
+    scale = torch.tensor(rank.world * int(mask[rows].sum()) / max(targets, 1), device=rank.device)
+    local = (torch.from_numpy(a[rows]).to(rank.device, non_blocking=True) for a in (tokens, timing, mask))
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=rank.device.type == "cuda"):
+        loss = step_module(*local, scale)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    return loss.detach().float() / rank.world, targets
+
+
+def _log_row(step: int, loss: torch.Tensor, meter: dict[str, float], rank: Rank, config: TrainConfig) -> dict:
+    """The metrics row of ``step``: learning rate, global train loss, tokens per second per device since the last row."""
+    now = time.monotonic()
+    speed = meter["tokens"] / max(now - meter["at"], 1e-9) / rank.world
+    meter["at"], meter["tokens"] = now, 0
+    return {"step": step, "lr": learning_rate(step - 1, config), "train_loss": round(loss.item(), 5),
+            "tokens_per_s_per_device": round(speed, 1)}
 
 
 def _warm_start(model: CPTransformer, path: Path) -> None:
