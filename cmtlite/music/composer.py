@@ -57,9 +57,13 @@ from cmtlite.music.parts import (
     BUSY_FILL_DENSITY,
     CRASH,
     FILLS,
+    GUITAR_HIGH,
+    GUITAR_LOW,
     KICK,
     KICKS,
     LIGHT_PERCUSSION,
+    PAD_HIGH,
+    PAD_LOW,
     approach_note,
     at_bar,
     bar_rel,
@@ -86,6 +90,7 @@ PHRASE_BARS = 4  # the last bar of each phrase keeps the model's own material (t
 # Registers (MIDI pitch near which a part's final chord is voiced) when the part has not played.
 REGISTERS = {"piano": 60, "guitar": 55, "bass": 40, "strings": 64, "lead": 72}
 ACCENT_DRUMS = (KICK, 38, 42, 46, CRASH)  # what the kit adds to make a tick stronger where no comp part plays
+PART_RANGES = {GUITAR: (GUITAR_LOW, GUITAR_HIGH), STRINGS: (PAD_LOW, PAD_HIGH)}  # pitch ranges the rules keep parts in
 HAT_ORDER = (2, 6, 10, 14, 4, 8, 12, 0, 1, 3, 5, 7, 9, 11, 13, 15)  # where density adds onsets first: 8ths, then 16ths
 
 
@@ -406,8 +411,11 @@ def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families
     here = notes[at & (notes[:, FAMILY_COL] == family)]
     pitch = int(here[:, PITCH_COL].max()) if len(here) else _register(notes, family)
     added = []
+    low, high = PART_RANGES.get(family, (0, 127))
     for _ in range(level - count):
         pitch = min(nearest_pitch(pc, pitch + 1, low=pitch + 1, high=pitch + 12) for pc in tones)
+        if not low <= pitch <= high:  # no room above in the part's range: the stab doubles lower
+            pitch = nearest_pitch(pitch % 12, (low + high) // 2, low=low, high=high)
         added.append([family, pitch, tick, TICKS_PER_BEAT // 2])
     return _stack([notes, added])
 
@@ -448,8 +456,10 @@ def _ending(notes: np.ndarray, chords: np.ndarray, families: list[int], *, final
                     (nearest_pitch(pc, near) for pc in tones[:3]), key=lambda p: abs(p - near))
                 rows.append([family, pitch, final_tick, length])
                 continue
-            root = nearest_pitch(tones[0], register - 4)
-            rows += [[family, nearest_pitch(pc, root + 2 + 3 * k), final_tick, length] for k, pc in enumerate(tones[:3])]
+            low, high = PART_RANGES.get(family, (0, 127))
+            root = nearest_pitch(tones[0], register - 4, low=low, high=high)
+            rows += [[family, nearest_pitch(pc, root + 2 + 3 * k, low=low, high=high), final_tick, length]
+                     for k, pc in enumerate(tones[:3])]
     return _stack([before, rows])
 
 

@@ -34,7 +34,7 @@ from cmtlite.tokens.vocab import LEAD
 
 MIN_MOTIF_NOTES = 3  # the model's bar must have this many onsets to give the motif
 MAX_MOTIF_NOTES = 6
-MAX_MOTIF_STEP = 2  # scale degrees between neighbouring motif notes
+MAX_MOTIF_STEP = 1  # scale degrees between neighbouring motif notes: a line of steps (and repeated notes)
 LEAD_RANGE = 17  # semitones from the line's lowest to its highest note
 LEAD_LOW = (60, 67)  # the line's lowest note lies in this span (C4..G4): above the comping, singable
 # Singable one-bar rhythms (onset ticks); the motif falls back to one of them (seeded).
@@ -74,7 +74,7 @@ def motif_of(lead_rel: np.ndarray, scale: np.ndarray, rng: np.random.Generator) 
         ticks = tuple(kept)
     else:
         ticks = MOTIF_RHYTHMS[int(rng.integers(len(MOTIF_RHYTHMS)))]
-        steps = np.concatenate([[0], rng.choice([-2, -1, -1, 1, 1, 2], size=len(ticks) - 1)])
+        steps = np.concatenate([[0], rng.choice([-1, -1, 0, 1, 1], size=len(ticks) - 1)])
     ends = list(ticks[1:]) + [TICKS_PER_BAR]
     durations = tuple(int(max(e - t, 1)) for t, e in zip(ticks, ends, strict=True))
     return Motif(ticks=tuple(int(t) for t in ticks), durations=durations, steps=tuple(int(s) for s in np.cumsum(steps)))
