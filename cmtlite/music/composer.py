@@ -72,6 +72,7 @@ from cmtlite.music.parts import (
     below,
     drum_pattern,
     family_rows,
+    fold_into,
     guitar_bar,
     medoid,
     nearest_pitch,
@@ -464,8 +465,8 @@ def _ending(notes: np.ndarray, chords: np.ndarray, families: list[int], *, final
 
 
 def _tidy(notes: np.ndarray, n_ticks: int, *, span: tuple[int, int] | None = None) -> np.ndarray:
-    """Notes inside the piece, each lasting at most until the same part plays the same pitch again; with ``span`` (first
-    tick, end tick) only the notes starting in it are shortened (the others are kept as they are)."""
+    """Notes inside the piece, each lasting at most until the same part plays the same pitch again, guitar and strings in
+    their ranges; with ``span`` (first tick, end tick) only the notes starting in it change (the others are kept as they are)."""
     notes = notes[(notes[:, START_COL] >= 0) & (notes[:, START_COL] < n_ticks)]
     notes = notes[np.lexsort((notes[:, START_COL], notes[:, PITCH_COL], notes[:, FAMILY_COL]))].copy()
     same = (notes[1:, FAMILY_COL] == notes[:-1, FAMILY_COL]) & (notes[1:, PITCH_COL] == notes[:-1, PITCH_COL])
@@ -474,6 +475,10 @@ def _tidy(notes: np.ndarray, n_ticks: int, *, span: tuple[int, int] | None = Non
     clip = same & (gap > 0) & (notes[:-1, START_COL] >= first) & (notes[:-1, START_COL] < end)
     notes[:-1, DURATION_COL] = np.where(clip, np.minimum(notes[:-1, DURATION_COL], gap), notes[:-1, DURATION_COL])
     notes[:, DURATION_COL] = np.clip(notes[:, DURATION_COL], 1, MAX_DURATION_TICKS)
+    mine = (notes[:, START_COL] >= first) & (notes[:, START_COL] < end)
+    for family, (low, high) in PART_RANGES.items():  # whatever rule moved a note, guitar and strings stay in range
+        rows = np.flatnonzero(mine & (notes[:, FAMILY_COL] == family))
+        notes[rows, PITCH_COL] = [fold_into(int(p), low, high) for p in notes[rows, PITCH_COL]]
     return notes
 
 

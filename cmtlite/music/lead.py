@@ -14,7 +14,7 @@ A composer's rules over the model's material (:mod:`cmtlite.music.composer` call
   the phrase's last bar answers it: the motif's first beat, then a chord tone
   (the root in the section's last phrase) held to two 16ths before the bar's end, a breath.
 * **Pitches**: the contour walks the key's scale (mostly steps); notes on
-  beats 1 and 3 snap to the nearest chord tone; the whole line stays within
+  beats 1 and 3, and notes of a beat or longer, snap to the nearest chord tone; the whole line stays within
   ``LEAD_RANGE`` semitones from its lowest note (one singable register above
   the accompaniment, :func:`lead_register`), a note that would leave it turns back.
 
@@ -96,7 +96,7 @@ def _realize(motif: Motif, chords_rel: np.ndarray, scale: np.ndarray, *, previou
         if pitch < low or pitch > low + LEAD_RANGE:  # turn back into the register
             pitch = int(ladder[int(np.clip(start - step, 0, len(ladder) - 1))])
         tones = ordered_tones(int(chords_rel[tick]))
-        if tick % (2 * TICKS_PER_BEAT) == 0 and tones and pitch % 12 not in tones:
+        if (tick % (2 * TICKS_PER_BEAT) == 0 or duration >= TICKS_PER_BEAT) and tones and pitch % 12 not in tones:
             closest = min(tones, key=lambda pc: min((pc - pitch) % 12, (pitch - pc) % 12))
             pitch = nearest_pitch(closest, pitch, low=low, high=low + LEAD_RANGE)
         notes.append([int(np.clip(pitch, low, low + LEAD_RANGE)), tick, duration])

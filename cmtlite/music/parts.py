@@ -256,7 +256,7 @@ def pad_bar(chords: np.ndarray, previous: list[int], *, centre: int) -> tuple[np
 def guitar_bar(figure_rel: np.ndarray, chords: np.ndarray, piano_rel: np.ndarray) -> np.ndarray:
     """Guitar comping of a bar: ``figure_rel`` folded into E2..E5, or an arpeggio on the beats (root, fifth, octave,
     third) when it has fewer than ``MIN_COMP_NOTES`` notes; a note doubling a piano note (pitch and onset) moves an octave."""
-    rows = [[GUITAR, _fold(int(p), GUITAR_LOW, GUITAR_HIGH), int(t), int(d)] for _, p, t, d in figure_rel.tolist()]
+    rows = [[GUITAR, fold_into(int(p), GUITAR_LOW, GUITAR_HIGH), int(t), int(d)] for _, p, t, d in figure_rel.tolist()]
     if len(rows) < MIN_COMP_NOTES:
         rows = []
         for k, tick in enumerate(range(0, TICKS_PER_BAR, TICKS_PER_BEAT)):
@@ -265,7 +265,7 @@ def guitar_bar(figure_rel: np.ndarray, chords: np.ndarray, piano_rel: np.ndarray
                 root = nearest_pitch(tones[0], 48, low=GUITAR_LOW, high=GUITAR_HIGH)
                 fifth = nearest_pitch(tones[-1 if len(tones) < 3 else 2], root + 7)
                 pitch = (root, fifth, root + 12, nearest_pitch(tones[1], root + 16))[k]
-                rows.append([GUITAR, _fold(pitch, GUITAR_LOW, GUITAR_HIGH), tick, TICKS_PER_BEAT])
+                rows.append([GUITAR, fold_into(pitch, GUITAR_LOW, GUITAR_HIGH), tick, TICKS_PER_BEAT])
     piano = {(int(p), int(t)) for p, t in piano_rel[:, [PITCH_COL, START_COL]].tolist()}
     for row in rows:
         if (row[1], row[2]) in piano:
@@ -273,7 +273,7 @@ def guitar_bar(figure_rel: np.ndarray, chords: np.ndarray, piano_rel: np.ndarray
     return np.array(rows, np.int64).reshape(-1, 4)
 
 
-def _fold(pitch: int, low: int, high: int) -> int:
+def fold_into(pitch: int, low: int, high: int) -> int:
     """``pitch`` moved by octaves into ``low..high``."""
     while pitch < low:
         pitch += 12

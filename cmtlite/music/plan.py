@@ -25,10 +25,10 @@ that shot's frames' colour layouts, 4 x 8 cells of Y, U, V); a section whose
 look is within ``SAME_SHOT_MAX_DIFF`` (mean absolute difference, 0..255) of
 an earlier section's has that section's look. Shots A B A' B' give sections A
 B A B; a long shot that fills several sections in a row alternates a theme
-and its answer (A B A B), as a song does. A cue keeps to ``MAX_THEMES``
-labels: a section that would open a fourth takes the label of the earlier
-section (not the one just before it) whose look is nearest, so a montage of
-many shots brings its themes back.
+and its answer (A B A B), as a song does. A cue scores ``MAX_THEMES``
+looks: a section that would open a third look takes the look of the earlier
+section (not the one just before it) that is nearest, so a montage of many
+shots brings its themes back.
 
 *Chords* (:func:`plan_chords`): every label gets a progression from the
 library (:mod:`cmtlite.music.progressions`) of its mode, drawn by the seed in
@@ -72,7 +72,7 @@ LEAD_PROGRAMS = {("dark", "calm"): 71, ("dark", "lively"): 68, ("bright", "calm"
 MIN_SECTION_BARS = 2  # a remainder shorter than this joins the last section
 PHRASE_BARS = 4  # sections are 4 or 8 bars (the last may be shorter)
 LONG_SHOT_BARS = 4  # a shot at least this long starts a section (at the nearest phrase boundary)
-MAX_THEMES = 3  # distinct section labels; a further look returns to the theme of the nearest earlier one
+MAX_THEMES = 2  # distinct looks a cue scores; a further look returns to the theme of the nearest earlier one
 SAME_SHOT_MAX_DIFF = 14.0
 CADENCE_MIN_BARS = 4  # pieces this long end on V7 - I; shorter ones just on I
 ENDING_MIN_TICKS = 2 * TICKS_PER_BEAT  # the final tonic sounds at least two beats before the video ends
@@ -151,18 +151,20 @@ def shot_sections(cut_bars: np.ndarray, looks: np.ndarray, n_bars: int) -> tuple
     section_looks = [looks[int(np.bincount(shot_of_bar[a:b]).argmax())] for a, b in zip(starts, ends, strict=True)]
     clusters: list[int] = []
     for i, look in enumerate(section_looks):
-        earlier = [np.abs(look - section_looks[j]).mean() for j in range(i)]
-        j = int(np.argmin(earlier)) if earlier else -1
-        clusters.append(clusters[j] if j >= 0 and earlier[j] <= SAME_SHOT_MAX_DIFF else max(clusters, default=-1) + 1)
+        distance = [np.abs(look - section_looks[j]).mean() for j in range(i)]
+        j = int(np.argmin(distance)) if distance else -1
+        if j >= 0 and distance[j] <= SAME_SHOT_MAX_DIFF:
+            clusters.append(clusters[j])
+        elif len(set(clusters)) < MAX_THEMES:
+            clusters.append(max(clusters, default=-1) + 1)
+        else:  # a cue's material is limited: the look of the nearest earlier section, not the one just before
+            earlier = list(range(i - 1)) or [i - 1]
+            clusters.append(clusters[min(earlier, key=lambda k: distance[k])])
     themes: list[tuple[int, int]] = []
     run = 0  # a run of sections with one look alternates its theme (even) and its answer (odd)
     for i, cluster in enumerate(clusters):
         run = run + 1 if i and cluster == clusters[i - 1] else 0
-        theme = (cluster, run % 2)
-        if theme not in themes and len(set(themes)) >= MAX_THEMES:  # a cue's material is limited: the nearest earlier look's
-            earlier = [j for j in range(i - 1)] or [i - 1]
-            theme = themes[min(earlier, key=lambda j: np.abs(section_looks[i] - section_looks[j]).mean())]
-        themes.append(theme)
+        themes.append((cluster, run % 2))
     names = {theme: label for theme, label in zip(dict.fromkeys(themes), section_labels(len(set(themes))), strict=True)}
     return tuple(Section(start_bar=s, label=names[theme]) for s, theme in zip(starts, themes, strict=True))
 
