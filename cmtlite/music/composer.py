@@ -31,8 +31,8 @@ repeats what a composer would (the parts' rules are in :mod:`cmtlite.music.parts
    percussion first, then comp onsets, are added or removed; hit ticks,
    forced beats, the downbeat, crashes and fills are never removed), every
    hit tick gets an onset (a kick, or a chord tone where no drums play), and
-   a forced beat or hit sounds its strength in notes where the rules allow
-   (light percussion and high comp notes give way; a comp part adds chord tones).
+   a forced beat or hit sounds at least its strength in notes (a comp part
+   adds chord tones, or the kit an accent); a weak beat takes nothing away.
 5. **The end**: from the plan's final tonic (:func:`~cmtlite.music.plan.final_tick`:
    the last bar line with at least two beats before the video's end, else
    the last half bar that leaves two) every tonal part holds the tonic chord
@@ -390,16 +390,11 @@ def _forced_strengths(controls: Controls, bars: list[int]) -> list[tuple[int, in
 
 
 def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families: list[int]) -> np.ndarray:
-    """``notes`` (absolute) with ``level`` notes starting on ``tick`` where the rules allow: light percussion, then the
-    highest comp notes, go first; missing notes are chord tones stacked in a comp part (a stab), above its highest there,
-    or drum accents (``ACCENT_DRUMS``) when no comp part plays."""
+    """``notes`` (absolute) with at least ``level`` notes starting on ``tick``: the missing ones are chord tones stacked
+    in a comp part (a stab), above its highest there, or drum accents (``ACCENT_DRUMS``) when no comp part plays. A
+    weak beat takes nothing away: the groove and the pads hold through it."""
     at = notes[:, START_COL] == tick
     count = int(at.sum())
-    if count > level:
-        rows = np.flatnonzero(at)
-        rank = [(_note_rank(notes[r]), -int(notes[r, PITCH_COL])) for r in rows]
-        removable = [r for (kind, _), r in sorted(zip(rank, rows.tolist(), strict=True)) if kind < 2][: count - level]
-        return np.delete(notes, removable, axis=0)
     comp = [f for f in families if f not in (DRUMS, BASS, LEAD)]
     tones = ordered_tones(chord)
     if count < level and DRUMS in families and (not comp or not tones):  # no comp part: the kit accents the tick
@@ -419,13 +414,6 @@ def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families
             pitch = nearest_pitch(pitch % 12, (low + high) // 2, low=low, high=high)
         added.append([family, pitch, tick, TICKS_PER_BEAT // 2])
     return _stack([notes, added])
-
-
-def _note_rank(note: np.ndarray) -> int:
-    """0: light percussion; 1: a comp note; 2: anything else (kick, snare, toms, crash, bass, the tune)."""
-    if note[FAMILY_COL] == DRUMS:
-        return 0 if note[PITCH_COL] in LIGHT_PERCUSSION else 2
-    return 2 if note[FAMILY_COL] in (BASS, LEAD) else 1
 
 
 def _hit_note(notes: np.ndarray, tick_rel: int, chords: np.ndarray, families: list[int]) -> np.ndarray:

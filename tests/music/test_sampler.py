@@ -103,7 +103,7 @@ def test_cli_sample_writes_midi_and_tokens(model_file, tmp_path):
     rows = [json.loads(line) for line in tokens.read_text().splitlines()]
     densities = [r["density"] for r in rows[1:] if r.get("beat") == "bar"]
     assert rows[0]["tempo_bpm"] == 87 and densities[:3] == [6] * 3 and densities[3] <= 6  # the last bar holds the final chord
-    assert {r["strength"] for r in rows[1:] if r.get("beat") in (0, 4, 8, 12)} == {3}
+    assert min(r["strength"] for r in rows[1:] if r.get("beat") in (0, 4, 8, 12)) >= 3  # a forced beat sounds at least its strength
     again = tmp_path / "again.mid"
     run(*args[:2], again, *args[3:], "--instruments", "drums,bass", "--seed", 3, "-q")
     assert again.read_bytes() == out.read_bytes()
