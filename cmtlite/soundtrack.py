@@ -31,9 +31,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -489,6 +490,20 @@ class SoundtrackResult:
     gain_db: float | None = None  # None: nothing was rendered
 
 
+def _in_background(load: Callable[[], CPTransformer]) -> Future:
+    """``load()`` running in a daemon thread (Ctrl-C or an error in the analysis never waits for it), as a future."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(load())
+        except BaseException as err:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(err)
+
+    threading.Thread(target=run, name="cmtlite-model-load", daemon=True).start()
+    return future
+
+
 def make_soundtrack(
     source: Path,
     outputs: Outputs,
@@ -546,14 +561,13 @@ def make_soundtrack(
     stems = music.instruments if outputs.stems is not None else ()
     files = outputs.files(stems if outputs.stems is not None and outputs.stems.is_dir() else ())  # a new stems folder is made later
     check_outputs(files, inputs=(source, soundfont), force=force)
-    with ThreadPoolExecutor(1) as pool:  # the model loads while the video is analyzed
-        loading = pool.submit(model) if not isinstance(model, CPTransformer) else None
-        with _timed("analyze", on_stage):
-            controls, video = load_controls(
-                source, tempo_bpm=tempo_bpm, quiet=quiet, needs_video=outputs.video is not None, key=music.key, seed=music.seed
-            )
-        check_outputs(files, inputs=(video,), force=force)
-        model = loading.result() if loading is not None else model
+    loading = _in_background(model) if not isinstance(model, CPTransformer) else None  # loads while the video is analyzed
+    with _timed("analyze", on_stage):
+        controls, video = load_controls(
+            source, tempo_bpm=tempo_bpm, quiet=quiet, needs_video=outputs.video is not None, key=music.key, seed=music.seed
+        )
+    check_outputs(files, inputs=(video,), force=force)
+    model = loading.result() if loading is not None else model
     with _timed("generate", on_stage):
         if regenerate is None:
             track = compose(model, controls, music, quiet=quiet)
