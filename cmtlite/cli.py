@@ -43,7 +43,12 @@ class _Cli(click.Group):
             text = err.format_message() if isinstance(err, click.ClickException) else str(err)
             _fail(text, _EXIT_BAD_INPUT)
         except (KeyboardInterrupt, click.exceptions.Abort):
-            _fail("interrupted", _EXIT_INTERRUPTED)
+            click.echo("error: interrupted", err=True)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # Outputs were already cleaned up as the interrupt unwound; exit now, without waiting on worker threads
+            # (a model still loading, a decoder) whose finalization could die of the same signal.
+            os._exit(_EXIT_INTERRUPTED)
         except Exception as err:
             if os.environ.get("CMTLITE_DEBUG"):
                 raise
