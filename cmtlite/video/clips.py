@@ -165,7 +165,6 @@ def write_frames(
             stream.pix_fmt = "yuv420p" if codec in ("libx264", "mpeg4") else "yuv444p"
             stream.codec_context.time_base = Fraction(1, _CLOCK_HZ)
             stream.options = {"crf": "23", "preset": "veryfast"} if codec == "libx264" else {}
-            stream.codec_context.thread_count = 1  # x264's threaded output varies with the machine's load: a drawn clip must not
             for time_s, image in frames:
                 frame = av.VideoFrame.from_ndarray(image, format="bgr24")
                 frame.pts, frame.time_base = int(round(time_s * _CLOCK_HZ)), Fraction(1, _CLOCK_HZ)

@@ -165,8 +165,8 @@ def test_a_pendulum_turns_on_the_beat(tmp_path):
 def test_held_out_styles(tmp_path, clip):
     controls = _analyzed(clip, tmp_path / "clip.mp4")
     found, truth = np.asarray(controls.visual_beat_time_s()), clip.turns_s()
-    # x264's encoding of the noisy, shaky clip is not bit-identical from run to run on a loaded machine (even on one
-    # encoder thread): measured F 0.79-0.94 and slow-half recall 0.44-0.78 over such runs. The others vary far less.
+    # x264's threaded encoding of the noisy, shaky clip is not bit-identical from run to run on a loaded machine:
+    # measured F 0.79-0.94 and slow-half recall 0.44-0.78 over such runs. The others vary far less.
     noisy = clip.noise > 0 and clip.shake_px > 0
     assert f_measure(found, truth) >= (0.75 if noisy else 0.8)
     assert recall(found, truth[truth < clip.block_s]) >= (0.4 if noisy else 0.7)  # the slower (first) half too
