@@ -185,7 +185,7 @@ class _Writer:
             figures[GUITAR] = self._guitar(figures[GUITAR], figures.get(PIANO, {}))
         if LEAD in self.families:
             figures[LEAD] = self._lead(unit)
-            ceiling = int(max((n[:, PITCH_COL].min() for n in figures[LEAD].values() if len(n)), default=127))
+            ceiling = int(min((n[:, PITCH_COL].min() for n in figures[LEAD].values() if len(n)), default=127))  # the tune's lowest
             if PIANO in figures:
                 figures[PIANO] = {b: below(notes, ceiling) for b, notes in figures[PIANO].items()}
         if STRINGS in self.families:
