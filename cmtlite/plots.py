@@ -91,7 +91,8 @@ def plot_analysis(controls: VideoControls, path: Path, *, force: bool) -> Path:
     return Path(path).absolute()
 
 
-FAMILY_COLORS = {"drums": "0.35", "piano": "tab:blue", "guitar": "tab:orange", "bass": "tab:green", "strings": "tab:purple"}
+FAMILY_COLORS = {"drums": "0.35", "piano": "tab:blue", "guitar": "tab:orange", "bass": "tab:green", "strings": "tab:purple",
+                 "lead": "tab:red"}
 
 
 def _mark_plan(ax: plt.Axes, controls: VideoControls) -> None:

@@ -93,7 +93,8 @@ MIN_FIGURE_SHARE = 0.25  # a part that plays in fewer of a section's bars keeps 
 PHRASE_BARS = 4  # the last bar of each phrase keeps the model's own material (the answer)
 # Registers (MIDI pitch near which a part's final chord is voiced) when the part has not played.
 REGISTERS = {"piano": 60, "guitar": 55, "bass": 40, "strings": 64, "lead": 72}
-ACCENT_DRUMS = (KICK, 38, 42, 46, CRASH)  # what the kit adds to make a tick stronger where no comp part plays
+ACCENT_DRUMS = (KICK, 38, 42, 46, CRASH)  # what the kit adds to make a tick stronger once a stab is not enough
+STAB_VOICES = 4  # at most this many chord tones a comp part adds on a strong tick
 PART_RANGES = {GUITAR: (GUITAR_LOW, GUITAR_HIGH), STRINGS: (PAD_LOW, PAD_HIGH)}  # pitch ranges the rules keep parts in
 HAT_ORDER = (2, 6, 10, 14, 4, 8, 12, 0, 1, 3, 5, 7, 9, 11, 13, 15)  # where density adds onsets first: 8ths, then 16ths
 
@@ -395,30 +396,27 @@ def _forced_strengths(controls: Controls, bars: list[int]) -> list[tuple[int, in
 
 
 def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families: list[int]) -> np.ndarray:
-    """``notes`` (absolute) with at least ``level`` notes starting on ``tick``: the missing ones are chord tones stacked
-    in a comp part (a stab), above its highest there, or drum accents (``ACCENT_DRUMS``) when no comp part plays. A
-    weak beat takes nothing away: the groove and the pads hold through it."""
+    """``notes`` (absolute) with at least ``level`` notes starting on ``tick`` where the rules allow: a comp part adds a
+    stab of up to ``STAB_VOICES`` chord tones around its register, the kit adds accents (``ACCENT_DRUMS``) for the rest.
+    A weak beat takes nothing away: the groove and the pads hold through it."""
     at = notes[:, START_COL] == tick
-    count = int(at.sum())
+    missing = level - int(at.sum())
     comp = [f for f in families if f not in (DRUMS, BASS, LEAD)]
     tones = ordered_tones(chord)
-    if count < level and DRUMS in families and (not comp or not tones):  # no comp part: the kit accents the tick
-        sounding = set(notes[at & (notes[:, FAMILY_COL] == DRUMS), PITCH_COL].tolist())
-        accents = [p for p in ACCENT_DRUMS if p not in sounding][: level - count]
-        return _stack([notes, [[DRUMS, p, tick, 1] for p in accents]])
-    if count >= level or not comp or not tones:
-        return notes
-    family = max(comp, key=lambda f: int((notes[:, FAMILY_COL] == f).sum()))
-    here = notes[at & (notes[:, FAMILY_COL] == family)]
-    pitch = int(here[:, PITCH_COL].max()) if len(here) else _register(notes, family)
     added = []
-    low, high = PART_RANGES.get(family, (0, 127))
-    for _ in range(level - count):
-        pitch = min(nearest_pitch(pc, pitch + 1, low=pitch + 1, high=pitch + 12) for pc in tones)
-        if not low <= pitch <= high:  # no room above in the part's range: the stab doubles lower
-            pitch = nearest_pitch(pitch % 12, (low + high) // 2, low=low, high=high)
-        added.append([family, pitch, tick, TICKS_PER_BEAT // 2])
-    return _stack([notes, added])
+    if missing > 0 and comp and tones:
+        family = max(comp, key=lambda f: int((notes[:, FAMILY_COL] == f).sum()))
+        low, high = PART_RANGES.get(family, (0, 127))
+        register = _register(notes, family)
+        sounding = set(notes[at & (notes[:, FAMILY_COL] == family), PITCH_COL].tolist())
+        voicing = sorted({nearest_pitch(pc, register + 4 * k, low=low, high=high) for k in range(STAB_VOICES) for pc in tones})
+        stab = [p for p in voicing if p not in sounding and abs(p - register) <= 12][: min(missing, STAB_VOICES)]
+        added += [[family, p, tick, TICKS_PER_BEAT // 2] for p in stab]
+        missing -= len(stab)
+    if missing > 0 and DRUMS in families:
+        sounding = set(notes[at & (notes[:, FAMILY_COL] == DRUMS), PITCH_COL].tolist())
+        added += [[DRUMS, p, tick, 1] for p in ACCENT_DRUMS if p not in sounding][:missing]
+    return _stack([notes, added]) if added else notes
 
 
 def _hit_note(notes: np.ndarray, tick_rel: int, chords: np.ndarray, families: list[int]) -> np.ndarray:
