@@ -93,7 +93,7 @@ MIN_FIGURE_SHARE = 0.25  # a part that plays in fewer of a section's bars keeps 
 PHRASE_BARS = 4  # the last bar of each phrase keeps the model's own material (the answer)
 # Registers (MIDI pitch near which a part's final chord is voiced) when the part has not played.
 REGISTERS = {"piano": 60, "guitar": 55, "bass": 40, "strings": 64, "lead": 72}
-ACCENT_DRUMS = (KICK, 38, 42, 46, CRASH)  # what the kit adds to make a tick stronger once a stab is not enough
+ACCENT_DRUMS = (KICK, 38, 42, 46, CRASH)  # what the kit adds to make a tick stronger where no comp part plays
 STAB_VOICES = 4  # at most this many chord tones a comp part adds on a strong tick
 PART_RANGES = {GUITAR: (GUITAR_LOW, GUITAR_HIGH), STRINGS: (PAD_LOW, PAD_HIGH)}  # pitch ranges the rules keep parts in
 HAT_ORDER = (2, 6, 10, 14, 4, 8, 12, 0, 1, 3, 5, 7, 9, 11, 13, 15)  # where density adds onsets first: 8ths, then 16ths
@@ -397,8 +397,8 @@ def _forced_strengths(controls: Controls, bars: list[int]) -> list[tuple[int, in
 
 def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families: list[int]) -> np.ndarray:
     """``notes`` (absolute) with at least ``level`` notes starting on ``tick`` where the rules allow: a comp part adds a
-    stab of up to ``STAB_VOICES`` chord tones around its register, the kit adds accents (``ACCENT_DRUMS``) for the rest.
-    A weak beat takes nothing away: the groove and the pads hold through it."""
+    stab of up to ``STAB_VOICES`` chord tones around its register; where none plays, the kit adds accents
+    (``ACCENT_DRUMS``). A weak beat takes nothing away: the groove and the pads hold through it."""
     at = notes[:, START_COL] == tick
     missing = level - int(at.sum())
     comp = [f for f in families if f not in (DRUMS, BASS, LEAD)]
@@ -413,7 +413,7 @@ def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families
         stab = [p for p in voicing if p not in sounding and abs(p - register) <= 12][: min(missing, STAB_VOICES)]
         added += [[family, p, tick, TICKS_PER_BEAT // 2] for p in stab]
         missing -= len(stab)
-    if missing > 0 and DRUMS in families:
+    if missing > 0 and DRUMS in families and not (comp and tones):  # the kit accents only where no comp part can
         sounding = set(notes[at & (notes[:, FAMILY_COL] == DRUMS), PITCH_COL].tolist())
         added += [[DRUMS, p, tick, 1] for p in ACCENT_DRUMS if p not in sounding][:missing]
     return _stack([notes, added]) if added else notes

@@ -55,7 +55,6 @@ FILLS = (
 )
 BUSY_FILL_DENSITY = 12  # a bar asking for this many onsets or more gets the two-beat fill
 BASS_LOW, BASS_HIGH = 28, 52  # E1..E3: where a bass note may sound
-BASS_CENTRE = 40  # E2: the register of a bass line with no model bass to follow
 ROLE_ROOT, ROLE_FIFTH, ROLE_OCTAVE, ROLE_THIRD = range(4)
 PAD_LOW, PAD_HIGH, PAD_VOICES = 48, 84, 4  # strings pads: C3..C6, at most four voices
 GUITAR_LOW, GUITAR_HIGH = 40, 76  # E2..E5
