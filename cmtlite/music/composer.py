@@ -27,9 +27,7 @@ repeats what a composer would (the parts' rules are in :mod:`cmtlite.music.parts
    bar before a section change ends on a fill (:data:`~cmtlite.music.parts.FILLS`) and its bass
    steps into the next section's root; a cut inside a section gets a crash
    only when none sounded in the ``CRASH_GAP_BARS`` bars before it.
-4. **The picture**: each bar's onset ticks are fitted to its density (a
-   bar of a return only when it differs by more than ``RETURN_DENSITY_SLACK``,
-   and then to within it, so a return stays the same music; light
+4. **The picture**: each bar's onset ticks are fitted to its density (light
    percussion first, then comp onsets, are added or removed; hit ticks,
    forced beats, the downbeat, crashes and fills are never removed), every
    hit tick gets an onset (a kick, or a chord tone where no drums play), and
@@ -88,7 +86,6 @@ from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL,
 from cmtlite.tokens.vocab import BASS, DRUMS, FAMILIES, GUITAR, LEAD, MAX_DURATION_TICKS, PIANO, STRINGS
 
 CRASH_GAP_BARS = 4  # a cut inside a section gets a crash only after this many bars without one
-RETURN_DENSITY_SLACK = 2  # onsets a returning bar may differ from its density before it is refitted
 MIN_FIGURE_SHARE = 0.25  # a part that plays in fewer of a section's bars keeps the model's bars as they are
 PHRASE_BARS = 4  # the last bar of each phrase keeps the model's own material (the answer)
 # Registers (MIDI pitch near which a part's final chord is voiced) when the part has not played.
@@ -160,7 +157,6 @@ class _Writer:
         self.tonic = ordered_tones(int(self.chords[-1]))[0] if ordered_tones(int(self.chords[-1])) else 0  # the plan ends on it
         self.bars: dict[int, np.ndarray] = {}
         self.fills: dict[int, set[int]] = {}  # bar -> ticks (rel) of its fill
-        self.replayed: set[int] = set()  # bars of returns
 
     def chords_of(self, bar: int) -> np.ndarray:
         return self.chords[bar * TICKS_PER_BAR : (bar + 1) * TICKS_PER_BAR]
@@ -266,7 +262,6 @@ class _Writer:
                 part = revoice(part, self.chords_of(source), self.chords_of(b), self.scale)
                 rows.append(_neighbour_tones(part, self.chords_of(b), rng, variation / 4) if family not in (BASS, STRINGS) else part)
             self.bars[b] = _stack(rows)
-            self.replayed.add(b)
 
     def decorate(self, units: list[_Unit], section_starts: list[int], rng: np.random.Generator) -> list[tuple[int, np.ndarray]]:
         """Crashes at section starts and some cuts, fills and bass approaches before changes (module doc, 3) in the composed
@@ -528,11 +523,7 @@ def compose_score(
             keep = must | {0} | {int(t) for t in _stack(extra)[:, START_COL].tolist()} | writer.fills.get(b, set())
             keep |= {int(t) for t in notes[notes[:, FAMILY_COL] == LEAD, START_COL].tolist()}  # hits never break the tune
             missing = len(must - {int(t) for t in notes[:, START_COL].tolist()})  # onsets the hits add afterwards
-            wanted = max(int(controls.bar_density[b]) - missing, 0)
-            if b in writer.replayed:  # a return keeps its first time's onsets unless the picture asks for clearly more or fewer
-                played = len({int(t) for t in notes[:, START_COL].tolist()})
-                wanted = int(np.clip(played, wanted - RETURN_DENSITY_SLACK, wanted + RETURN_DENSITY_SLACK))
-            notes = _fit_density(notes, wanted, keep, writer.families)
+            notes = _fit_density(notes, max(int(controls.bar_density[b]) - missing, 0), keep, writer.families)
         body.append(at_bar(notes, b))
     notes = _stack([kept, *body])
     chords = writer.chords.copy()

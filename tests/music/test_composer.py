@@ -117,8 +117,7 @@ def test_each_bar_gets_its_density_and_every_hit_an_onset():
     onsets = set(score.notes[:, 2].tolist())
     assert all(tick in onsets for tick in hits)
     counts = [len({t for t in onsets if b * 16 <= t < (b + 1) * 16}) for b in range(15)]
-    assert sum(c == 6 for c in counts[:8]) >= 6  # first times: fills and hits may add an onset or two
-    assert all(abs(c - 6) <= 3 for c in counts[8:])  # returns keep their first time's onsets within the slack
+    assert sum(c == 6 for c in counts) >= 12  # fills and hits may add an onset or two
 
 
 def test_the_piece_ends_on_the_tonic_held_in_every_part():
