@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cmtlite.constants import BEATS_PER_BAR, DEFAULT_VARIATION, TICKS_PER_BAR, TICKS_PER_BEAT
+from cmtlite.constants import DEFAULT_VARIATION, TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.controls import Section
 from cmtlite.errors import ConfigError
 from cmtlite.music.grammar import Controls
@@ -378,16 +378,9 @@ def _removal_rank(at_tick: np.ndarray) -> int:
 
 
 def _forced_strengths(controls: Controls, bars: list[int]) -> list[tuple[int, int]]:
-    """(grid tick, notes it must sound) of the forced beats and hit strengths in ``bars`` (a forced beat's wins on its tick)."""
-    forced = {}
-    levels = controls.hit_strength if len(controls.hit_strength) else np.zeros(len(controls.hit_ticks), np.int64)
-    for tick, level in zip(np.asarray(controls.hit_ticks).tolist(), np.asarray(levels).tolist(), strict=True):
-        if tick // TICKS_PER_BAR in bars and level > 0:
-            forced[int(tick)] = int(level)
-    for beat in np.flatnonzero(np.asarray(controls.beat_strength) > 0).tolist():
-        if beat // BEATS_PER_BAR in bars:
-            forced[beat * TICKS_PER_BEAT] = int(controls.beat_strength[beat])
-    return sorted(forced.items())
+    """(grid tick, notes it must sound) of the forced beats and hits in ``bars`` (:meth:`Controls.forced_strength`)."""
+    ticks = sorted(b * TICKS_PER_BAR + t for b in bars for t in controls.must_play(b))
+    return [(tick, level) for tick in ticks if (level := controls.forced_strength(tick)) > 0]
 
 
 def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families: list[int]) -> np.ndarray:
@@ -519,7 +512,7 @@ def compose_score(
         extra = [notes for bar, notes in added if bar == b]
         notes = _stack([writer.bars[b], *extra])
         if controls.bar_density[b] >= 0:
-            must = _hit_ticks_rel(controls, b)
+            must = controls.must_play(b)
             keep = must | {0} | {int(t) for t in _stack(extra)[:, START_COL].tolist()} | writer.fills.get(b, set())
             keep |= {int(t) for t in notes[notes[:, FAMILY_COL] == LEAD, START_COL].tolist()}  # hits never break the tune
             missing = len(must - {int(t) for t in notes[:, START_COL].tolist()})  # onsets the hits add afterwards
@@ -533,7 +526,7 @@ def compose_score(
         chords[start:] = chords[-1]
     onsets = set(notes[:, START_COL].tolist())
     for b in sorted(writer.bars):
-        for tick in sorted(_hit_ticks_rel(controls, b)):
+        for tick in sorted(controls.must_play(b)):
             if b * TICKS_PER_BAR + tick not in onsets:
                 notes = _stack([notes, at_bar(_hit_note(raw.notes, tick, writer.chords_of(b), writer.families), b)])
     for tick, level in _forced_strengths(controls, sorted(writer.bars)):
@@ -549,11 +542,6 @@ def _span_unit(span: _Unit, section_starts: list[int], n_bars: int) -> _Unit:
     return _Unit(span.start if span.start in section_starts else -1, span.end if span.end in section_starts else n_bars, span.label, -1)
 
 
-def _hit_ticks_rel(controls: Controls, bar: int) -> set[int]:
-    """Ticks (rel) of ``bar`` that must carry an onset: hits and forced beats."""
-    ticks = {t % TICKS_PER_BAR for t in np.asarray(controls.hit_ticks, np.int64).tolist() if t // TICKS_PER_BAR == bar}
-    beats = np.asarray(controls.beat_strength[bar * BEATS_PER_BAR : (bar + 1) * BEATS_PER_BAR])
-    return ticks | {int(k) * TICKS_PER_BEAT for k in np.flatnonzero(beats > 0)}
 
 
 

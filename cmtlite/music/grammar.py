@@ -18,6 +18,7 @@ Density and strength are held exactly, as in the training data:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -114,6 +115,32 @@ class Controls:
         """The earlier tick ``tick`` echoes, -1 for none."""
         return int(self.echo[tick]) if len(self.echo) else -1
 
+    @cached_property
+    def _hits_by_bar(self) -> dict[int, list[int]]:
+        """Bar -> the hit ticks (from bar 0) in it."""
+        by_bar: dict[int, list[int]] = {}
+        for tick in np.asarray(self.hit_ticks, np.int64).tolist():
+            by_bar.setdefault(tick // TICKS_PER_BAR, []).append(tick)
+        return by_bar
+
+    @cached_property
+    def _hit_levels(self) -> dict[int, int]:
+        """Hit tick -> its forced strength (0 or ``FREE``: none)."""
+        levels = self.hit_strength if len(self.hit_strength) else np.zeros(len(self.hit_ticks), np.int64)
+        return dict(zip(np.asarray(self.hit_ticks).tolist(), np.asarray(levels).tolist(), strict=True))
+
+    def must_play(self, bar: int) -> set[int]:
+        """Ticks of ``bar`` (0..15) that must carry an onset: its beats with a forced strength, and its hits."""
+        levels = self.beat_strength[bar * BEATS_PER_BAR : (bar + 1) * BEATS_PER_BAR]
+        required = {k * TICKS_PER_BEAT for k, level in enumerate(levels) if level > 0}
+        return required | {int(t) - bar * TICKS_PER_BAR for t in self._hits_by_bar.get(bar, ())}
+
+    def forced_strength(self, tick: int) -> int:
+        """The strength forced on grid tick ``tick`` (from bar 0): its beat's, else its hit's; ``FREE`` (or 0) when none."""
+        if tick % TICKS_PER_BEAT == 0 and self.beat_strength[tick // TICKS_PER_BEAT] > 0:
+            return int(self.beat_strength[tick // TICKS_PER_BEAT])
+        return int(self._hit_levels.get(tick, FREE))
+
 
 def check_instruments(names: tuple[str, ...]) -> tuple[str, ...]:
     """``names`` if they are a non-empty set of instrument families.
@@ -169,25 +196,14 @@ class Grammar:
         self.last_note = (0, -1)  # (instrument index, pitch index) of the last note at this position
         self.last_bar_played = np.full(len(FAMILIES) + 1, -1)  # per instrument index: the last bar it played in
         self.played: dict[int, set[tuple[int, int]]] = {}  # tick -> (instrument index, pitch index) of its notes
-        self.hits_by_bar: dict[int, list[int]] = {}
-        for tick in np.asarray(controls.hit_ticks, np.int64).tolist():
-            self.hits_by_bar.setdefault(tick // TICKS_PER_BAR, []).append(tick)
-        levels = controls.hit_strength if len(controls.hit_strength) else np.zeros(len(controls.hit_ticks), np.int64)
-        self.hit_level = dict(zip(np.asarray(controls.hit_ticks).tolist(), np.asarray(levels).tolist(), strict=True))
 
     def forced_strength(self, tick: int) -> int:
-        """The strength forced on a tick of the current bar: its beat's, else its hit's; ``FREE`` (or 0) when none."""
-        if tick % TICKS_PER_BEAT == 0 and self.controls.beat_strength[self.bar * BEATS_PER_BAR + tick // TICKS_PER_BEAT] > 0:
-            return int(self.controls.beat_strength[self.bar * BEATS_PER_BAR + tick // TICKS_PER_BEAT])
-        return int(self.hit_level.get(self.bar * TICKS_PER_BAR + tick, FREE))
+        """The strength forced on a tick of the current bar (:meth:`Controls.forced_strength`)."""
+        return self.controls.forced_strength(self.bar * TICKS_PER_BAR + tick)
 
     def required_ticks(self) -> list[int]:
-        """Ticks in the current bar after the last position that must be played: beats with a forced strength, and hits."""
-        first = self.bar * BEATS_PER_BAR
-        levels = self.controls.beat_strength[first : first + BEATS_PER_BAR]
-        required = {b * TICKS_PER_BEAT for b, level in enumerate(levels) if level > 0}
-        required |= {int(t) - self.bar * TICKS_PER_BAR for t in self.hits_by_bar.get(self.bar, ())}
-        return sorted(t for t in required if t > self.position)
+        """Ticks in the current bar after the last position that must be played (:meth:`Controls.must_play`)."""
+        return sorted(t for t in self.controls.must_play(self.bar) if t > self.position)
 
     @property
     def tick(self) -> int:
