@@ -76,12 +76,12 @@ from cmtlite.music.parts import (
     guitar_bar,
     medoid,
     nearest_pitch,
-    ordered_tones,
     pad_bar,
     revoice,
     with_fill,
 )
 from cmtlite.music.plan import ENDING_MIN_TICKS, final_tick
+from cmtlite.tokens.chords import chord_pitch_classes
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL, Score, make_score
 from cmtlite.tokens.vocab import BASS, DRUMS, FAMILIES, GUITAR, LEAD, MAX_DURATION_TICKS, PIANO, STRINGS
 
@@ -154,7 +154,7 @@ class _Writer:
         self.scale = controls.scale
         self.families = sorted(FAMILIES.index(name) for name in controls.instruments)
         self.tonal = [f for f in self.families if f not in (DRUMS, BASS)]
-        self.tonic = ordered_tones(int(self.chords[-1]))[0] if ordered_tones(int(self.chords[-1])) else 0  # the plan ends on it
+        self.tonic = (chord_pitch_classes(int(self.chords[-1])) or (0,))[0]  # the plan ends on the tonic
         self.bars: dict[int, np.ndarray] = {}
         self.fills: dict[int, set[int]] = {}  # bar -> ticks (rel) of its fill
 
@@ -297,7 +297,7 @@ class _Writer:
 
     def _approach(self, notes: np.ndarray, next_chord: int) -> np.ndarray:
         """The bar's last bass note, when it starts on its last beat, becomes a step into the next chord's root; else one is added."""
-        tones = ordered_tones(next_chord)
+        tones = chord_pitch_classes(next_chord)
         bass = notes[notes[:, FAMILY_COL] == BASS]
         if not tones or not len(bass):
             return notes
@@ -332,7 +332,7 @@ def _neighbour_tones(part: np.ndarray, chords: np.ndarray, rng: np.random.Genera
     """``part`` with each chord-tone note moved, with ``probability``, to the chord tone above or below it."""
     out = part.copy()
     for row in out:
-        tones = ordered_tones(int(chords[int(row[START_COL])]))
+        tones = chord_pitch_classes(int(chords[int(row[START_COL])]))
         if tones and row[PITCH_COL] % 12 in tones and rng.random() < probability:
             step = 1 if rng.random() < 0.5 else -1
             target = tones[(tones.index(row[PITCH_COL] % 12) + step) % len(tones)]
@@ -390,7 +390,7 @@ def _fit_strength(notes: np.ndarray, tick: int, level: int, chord: int, families
     at = notes[:, START_COL] == tick
     missing = level - int(at.sum())
     comp = [f for f in families if f not in (DRUMS, BASS, LEAD)]
-    tones = ordered_tones(chord)
+    tones = chord_pitch_classes(chord)
     added = []
     if missing > 0 and comp and tones:
         family = max(comp, key=lambda f: int((notes[:, FAMILY_COL] == f).sum()))
@@ -412,7 +412,7 @@ def _hit_note(notes: np.ndarray, tick_rel: int, chords: np.ndarray, families: li
     if DRUMS in families:
         return np.array([[DRUMS, KICK, tick_rel, 1]], np.int64)
     family = min(f for f in families if f != DRUMS)
-    tones = ordered_tones(int(chords[tick_rel])) or (0,)
+    tones = chord_pitch_classes(int(chords[tick_rel])) or (0,)
     pitch = nearest_pitch(tones[0], _register(notes, family))
     return np.array([[family, pitch, tick_rel, TICKS_PER_BEAT]], np.int64)
 
@@ -421,7 +421,7 @@ def _ending(notes: np.ndarray, chords: np.ndarray, families: list[int], *, final
     """``notes`` (absolute ticks) cut at ``final_tick``, then the tonic held to ``n_ticks`` by every tonal part (module doc, 5)."""
     before = notes[notes[:, START_COL] < final_tick].copy()
     before[:, DURATION_COL] = np.minimum(before[:, DURATION_COL], final_tick - before[:, START_COL])
-    tones = ordered_tones(int(chords[-1]))
+    tones = chord_pitch_classes(int(chords[-1]))
     length = int(min(max(n_ticks - final_tick, ENDING_MIN_TICKS), MAX_DURATION_TICKS))
     rows = []
     for family in families:

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cmtlite.constants import TICKS_PER_BAR, TICKS_PER_BEAT
-from cmtlite.music.parts import nearest_pitch, ordered_tones
+from cmtlite.music.parts import nearest_pitch
+from cmtlite.tokens.chords import chord_pitch_classes
 from cmtlite.tokens.codec import PITCH_COL, START_COL
 from cmtlite.tokens.vocab import LEAD
 
@@ -82,7 +83,7 @@ def motif_of(lead_rel: np.ndarray, scale: np.ndarray, rng: np.random.Generator) 
 
 def _anchor(chords_rel: np.ndarray, previous: int, low: int) -> int:
     """The chord tone of the bar's first chord nearest the line's last pitch, inside the register."""
-    tones = ordered_tones(int(chords_rel[0])) or (previous % 12,)
+    tones = chord_pitch_classes(int(chords_rel[0])) or (previous % 12,)
     return min((nearest_pitch(pc, previous, low=low, high=low + LEAD_RANGE - 4) for pc in tones), key=lambda p: abs(p - previous))
 
 
@@ -95,7 +96,7 @@ def _realize(motif: Motif, chords_rel: np.ndarray, scale: np.ndarray, *, previou
         pitch = int(ladder[int(np.clip(start + step, 0, len(ladder) - 1))])
         if pitch < low or pitch > low + LEAD_RANGE:  # turn back into the register
             pitch = int(ladder[int(np.clip(start - step, 0, len(ladder) - 1))])
-        tones = ordered_tones(int(chords_rel[tick]))
+        tones = chord_pitch_classes(int(chords_rel[tick]))
         if (tick % (2 * TICKS_PER_BEAT) == 0 or duration >= TICKS_PER_BEAT) and tones and pitch % 12 not in tones:
             closest = min(tones, key=lambda pc: min((pc - pitch) % 12, (pitch - pc) % 12))
             pitch = nearest_pitch(closest, pitch, low=low, high=low + LEAD_RANGE)
@@ -108,7 +109,7 @@ def _cadence(motif: Motif, chords_rel: np.ndarray, scale: np.ndarray, *, previou
     head = [n for n in _realize(motif, chords_rel, scale, previous=previous, low=low, count=len(motif.ticks)) if n[1] < TICKS_PER_BEAT]
     last = head[-1][0] if head else previous
     hold_tick = TICKS_PER_BEAT if head else 0
-    tones = ordered_tones(int(chords_rel[hold_tick])) or (last % 12,)
+    tones = chord_pitch_classes(int(chords_rel[hold_tick])) or (last % 12,)
     targets = tones[:1] if final else tones
     pitch = min((nearest_pitch(pc, last, low=low, high=low + LEAD_RANGE) for pc in targets), key=lambda p: abs(p - last))
     for note in head:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from cmtlite.constants import TICKS_PER_BAR, TICKS_PER_BEAT
-from cmtlite.tokens.chords import NO_CHORD, chord_pitch_classes
+from cmtlite.tokens.chords import chord_pitch_classes
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL
 from cmtlite.tokens.vocab import BASS, DRUMS, GUITAR, STRINGS
 
@@ -122,11 +122,6 @@ def with_fill(drums_rel: np.ndarray, fill: tuple[tuple[int, int], ...]) -> np.nd
     return np.concatenate([drums_rel[keep], added])
 
 
-def ordered_tones(chord: int) -> tuple[int, ...]:
-    """Pitch classes of a chord value, root first (empty for no chord)."""
-    return chord_pitch_classes(chord) if chord != NO_CHORD else ()
-
-
 def nearest_pitch(pitch_class: int, near: int, *, low: int = 0, high: int = 127) -> int:
     """The MIDI pitch (0..127) of ``pitch_class`` nearest to ``near`` (the lower on a tie), within ``low..high`` when one is."""
     base = near - (near - pitch_class) % 12
@@ -147,7 +142,7 @@ def snap_to_scale(pitch_class: int, scale: np.ndarray) -> int:
 
 def revoice_pitch(pitch: int, source_chord: int, target_chord: int, scale: np.ndarray) -> int:
     """A tonal note's pitch over ``target_chord`` that plays the role it played over ``source_chord`` (module doc)."""
-    source, target = ordered_tones(source_chord), ordered_tones(target_chord)
+    source, target = chord_pitch_classes(source_chord), chord_pitch_classes(target_chord)
     if source_chord == target_chord or not source or not target:
         return pitch
     if pitch % 12 in source:
@@ -171,7 +166,7 @@ def bass_roles(kicks_rel: np.ndarray, bass_rel: np.ndarray, chords: np.ndarray) 
     roles = {}
     for tick in kicks_rel.tolist():
         sounding = bass_rel[(bass_rel[:, START_COL] <= tick) & (bass_rel[:, START_COL] + bass_rel[:, DURATION_COL] > tick)]
-        tones = ordered_tones(int(chords[tick]))
+        tones = chord_pitch_classes(int(chords[tick]))
         role = ROLE_ROOT
         if len(sounding) and tones:
             pitch = int(sounding[:, PITCH_COL].min())
@@ -196,7 +191,7 @@ def bass_line(onsets_rel: np.ndarray, roles: dict[int, int], chords: np.ndarray,
     onsets = sorted({int(t) for t in onsets_rel.tolist()})
     rows = []
     for i, tick in enumerate(onsets):
-        tones = ordered_tones(int(chords[tick]))
+        tones = chord_pitch_classes(int(chords[tick]))
         if not tones:
             continue
         changed = tick == 0 or chords[tick] != chords[tick - 1]
@@ -237,7 +232,7 @@ def pad_bar(chords: np.ndarray, previous: list[int], *, centre: int) -> tuple[np
     changes = [0] + [t for t in range(1, TICKS_PER_BAR) if chords[t] != chords[t - 1]] + [TICKS_PER_BAR]
     rows, voicing = [], list(previous)
     for start, end in zip(changes[:-1], changes[1:], strict=True):
-        tones = ordered_tones(int(chords[start]))[:PAD_VOICES]
+        tones = chord_pitch_classes(int(chords[start]))[:PAD_VOICES]
         if not tones:
             continue
         targets = sorted(voicing) if len(voicing) == len(tones) else [centre - 5 + 5 * k for k in range(len(tones))]
@@ -259,7 +254,7 @@ def guitar_bar(figure_rel: np.ndarray, chords: np.ndarray, piano_rel: np.ndarray
     if len(rows) < MIN_COMP_NOTES:
         rows = []
         for k, tick in enumerate(range(0, TICKS_PER_BAR, TICKS_PER_BEAT)):
-            tones = ordered_tones(int(chords[tick]))
+            tones = chord_pitch_classes(int(chords[tick]))
             if tones:
                 root = nearest_pitch(tones[0], 48, low=GUITAR_LOW, high=GUITAR_HIGH)
                 fifth = nearest_pitch(tones[-1 if len(tones) < 3 else 2], root + 7)
