@@ -80,14 +80,13 @@ from cmtlite.music.parts import (
     revoice,
     with_fill,
 )
-from cmtlite.music.plan import ENDING_MIN_TICKS, final_tick
+from cmtlite.music.plan import ENDING_MIN_TICKS, PHRASE_BARS, final_tick
 from cmtlite.tokens.chords import chord_pitch_classes
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL, Score, make_score
 from cmtlite.tokens.vocab import BASS, DRUMS, FAMILIES, GUITAR, LEAD, MAX_DURATION_TICKS, PIANO, STRINGS
 
 CRASH_GAP_BARS = 4  # a cut inside a section gets a crash only after this many bars without one
 MIN_FIGURE_SHARE = 0.25  # a part that plays in fewer of a section's bars keeps the model's bars as they are
-PHRASE_BARS = 4  # the last bar of each phrase keeps the model's own material (the answer)
 # Registers (MIDI pitch near which a part's final chord is voiced) when the part has not played.
 REGISTERS = {"piano": 60, "guitar": 55, "bass": 40, "strings": 64, "lead": 72}
 ACCENT_DRUMS = (KICK, 38, 42, 46, CRASH)  # what the kit adds to make a tick stronger where no comp part plays

@@ -29,6 +29,7 @@ import numpy as np
 
 from cmtlite.constants import TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.music.parts import nearest_pitch
+from cmtlite.music.plan import PHRASE_BARS
 from cmtlite.tokens.chords import chord_pitch_classes
 from cmtlite.tokens.codec import PITCH_COL, START_COL
 from cmtlite.tokens.vocab import LEAD
@@ -40,7 +41,6 @@ LEAD_RANGE = 17  # semitones from the line's lowest to its highest note
 LEAD_LOW = (60, 67)  # the line's lowest note lies in this span (C4..G4): above the comping, singable
 # Singable one-bar rhythms (onset ticks); the motif falls back to one of them (seeded).
 MOTIF_RHYTHMS = ((0, 4, 8, 12), (0, 2, 4, 8), (0, 6, 8, 12), (0, 4, 6, 8), (0, 3, 4, 10), (0, 8, 10, 12))
-PHRASE_BARS = 4
 BREATH_TICKS = 2  # silence at the end of a phrase
 
 

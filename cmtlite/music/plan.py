@@ -36,8 +36,8 @@ proportion to its count (a new label avoids its predecessor's progression),
 played from its section's first bar and repeated to the section's end; a
 label whose first section is shorter than its progression cycles the
 progression's first 1, 2 or 4 bars (:func:`phrase_bars`, :func:`label_cycles`),
-so even short shots repeat a phrase and a return repeats its chords; the last
-two bars are a cadence (V7 - I, or i in minor).
+so even short shots repeat a phrase and a return repeats its chords; the piece
+ends on a cadence (V7 - I, or i in minor), the tonic from :func:`final_tick`.
 
 *Echoes* (:func:`echo_ticks`): a returning section's bars echo its first
 occurrence's, and inside a section a bar echoes the bar a chord cycle (at
