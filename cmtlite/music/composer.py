@@ -72,7 +72,6 @@ from cmtlite.music.parts import (
     below,
     drum_pattern,
     family_rows,
-    fold_into,
     guitar_bar,
     medoid,
     nearest_pitch,
@@ -456,7 +455,7 @@ def _tidy(notes: np.ndarray, n_ticks: int, *, span: tuple[int, int] | None = Non
     mine = (notes[:, START_COL] >= first) & (notes[:, START_COL] < end)
     for family, (low, high) in PART_RANGES.items():  # whatever rule moved a note, guitar and strings stay in range
         rows = np.flatnonzero(mine & (notes[:, FAMILY_COL] == family))
-        notes[rows, PITCH_COL] = [fold_into(int(p), low, high) for p in notes[rows, PITCH_COL]]
+        notes[rows, PITCH_COL] = [nearest_pitch(int(p) % 12, int(p), low=low, high=high) for p in notes[rows, PITCH_COL]]
     return notes
 
 

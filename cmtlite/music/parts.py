@@ -124,8 +124,7 @@ def with_fill(drums_rel: np.ndarray, fill: tuple[tuple[int, int], ...]) -> np.nd
 
 def nearest_pitch(pitch_class: int, near: int, *, low: int = 0, high: int = 127) -> int:
     """The MIDI pitch (0..127) of ``pitch_class`` nearest to ``near`` (the lower on a tie), within ``low..high`` when one is."""
-    base = near - (near - pitch_class) % 12
-    octaves = [p for p in range(base - 24, base + 25, 12) if 0 <= p <= 127]
+    octaves = range(pitch_class % 12, 128, 12)  # every octave: one inside the range is found however far ``near`` lies
     return min(octaves, key=lambda p: (not low <= p <= high, abs(p - near), p))
 
 
@@ -248,9 +247,9 @@ def pad_bar(chords: np.ndarray, previous: list[int], *, centre: int) -> tuple[np
 
 
 def guitar_bar(figure_rel: np.ndarray, chords: np.ndarray, piano_rel: np.ndarray) -> np.ndarray:
-    """Guitar comping of a bar: ``figure_rel`` folded into E2..E5, or an arpeggio on the beats (root, fifth, octave,
+    """Guitar comping of a bar: ``figure_rel`` moved by octaves into E2..E5, or an arpeggio on the beats (root, fifth, octave,
     third) when it has fewer than ``MIN_COMP_NOTES`` notes; a note doubling a piano note (pitch and onset) moves an octave."""
-    rows = [[GUITAR, fold_into(int(p), GUITAR_LOW, GUITAR_HIGH), int(t), int(d)] for _, p, t, d in figure_rel.tolist()]
+    rows = [[GUITAR, nearest_pitch(p % 12, p, low=GUITAR_LOW, high=GUITAR_HIGH), t, d] for _, p, t, d in figure_rel.tolist()]
     if len(rows) < MIN_COMP_NOTES:
         rows = []
         for k, tick in enumerate(range(0, TICKS_PER_BAR, TICKS_PER_BEAT)):
@@ -259,21 +258,12 @@ def guitar_bar(figure_rel: np.ndarray, chords: np.ndarray, piano_rel: np.ndarray
                 root = nearest_pitch(tones[0], 48, low=GUITAR_LOW, high=GUITAR_HIGH)
                 fifth = nearest_pitch(tones[-1 if len(tones) < 3 else 2], root + 7)
                 pitch = (root, fifth, root + 12, nearest_pitch(tones[1], root + 16))[k]
-                rows.append([GUITAR, fold_into(pitch, GUITAR_LOW, GUITAR_HIGH), tick, TICKS_PER_BEAT])
+                rows.append([GUITAR, nearest_pitch(pitch % 12, pitch, low=GUITAR_LOW, high=GUITAR_HIGH), tick, TICKS_PER_BEAT])
     piano = {(int(p), int(t)) for p, t in piano_rel[:, [PITCH_COL, START_COL]].tolist()}
     for row in rows:
         if (row[1], row[2]) in piano:
             row[1] = row[1] + 12 if row[1] + 12 <= GUITAR_HIGH else row[1] - 12
     return np.array(rows, np.int64).reshape(-1, 4)
-
-
-def fold_into(pitch: int, low: int, high: int) -> int:
-    """``pitch`` moved by octaves into ``low..high``."""
-    while pitch < low:
-        pitch += 12
-    while pitch > high:
-        pitch -= 12
-    return pitch
 
 
 def below(notes_rel: np.ndarray, ceiling: int) -> np.ndarray:
