@@ -58,19 +58,20 @@ def lead_register(tonic: int) -> int:
     return next(p for p in range(LEAD_LOW[0], LEAD_LOW[0] + 12) if p % 12 == tonic % 12)
 
 
-def _scale_pitches(scale: np.ndarray) -> np.ndarray:
+def scale_pitches(scale: np.ndarray) -> np.ndarray:
     """Every MIDI pitch in the scale (12 bools; empty: chromatic), ascending."""
     classes = np.flatnonzero(scale) if len(scale) else np.arange(12)
     return np.array([p for p in range(128) if p % 12 in set(classes.tolist())])
 
 
-def motif_of(lead_rel: np.ndarray, scale: np.ndarray, rng: np.random.Generator) -> Motif:
-    """The motif of a section (module doc) from the model's lead bar ``lead_rel`` (may be empty)."""
+def motif_of(lead_rel: np.ndarray, ladder: np.ndarray, rng: np.random.Generator) -> Motif:
+    """The motif of a section (module doc) from the model's lead bar ``lead_rel`` (may be empty); ``ladder``: the key's
+    pitches (:func:`scale_pitches`)."""
     onsets = sorted({int(t) for t in lead_rel[:, START_COL].tolist()})
     kept = [t for i, t in enumerate(onsets) if i == 0 or t - onsets[i - 1] >= 2][:MAX_MOTIF_NOTES]
     if len(kept) >= MIN_MOTIF_NOTES:
         pitches = [int(lead_rel[lead_rel[:, START_COL] == t, PITCH_COL].max()) for t in kept]
-        degrees = np.searchsorted(_scale_pitches(scale), pitches)
+        degrees = np.searchsorted(ladder, pitches)
         steps = np.clip(np.diff(degrees, prepend=degrees[0]), -MAX_MOTIF_STEP, MAX_MOTIF_STEP)
         ticks = tuple(kept)
     else:
@@ -87,12 +88,11 @@ def _anchor(chords_rel: np.ndarray, previous: int, low: int) -> int:
     return min((nearest_pitch(pc, previous, low=low, high=low + LEAD_RANGE - 4) for pc in tones), key=lambda p: abs(p - previous))
 
 
-def _realize(motif: Motif, chords_rel: np.ndarray, scale: np.ndarray, *, previous: int, low: int, count: int) -> list[list[int]]:
-    """The first ``count`` motif notes as [pitch, tick, duration] from the anchor, strong beats on chord tones, in range."""
-    ladder = _scale_pitches(scale)
+def _realize(motif: Motif, chords_rel: np.ndarray, ladder: np.ndarray, *, previous: int, low: int) -> list[list[int]]:
+    """The motif's notes as [pitch, tick, duration] from the anchor on the key's ``ladder``, strong beats on chord tones, in range."""
     start = int(np.searchsorted(ladder, _anchor(chords_rel, previous, low)))
     notes = []
-    for tick, duration, step in list(zip(motif.ticks, motif.durations, motif.steps, strict=True))[:count]:
+    for tick, duration, step in zip(motif.ticks, motif.durations, motif.steps, strict=True):
         pitch = int(ladder[int(np.clip(start + step, 0, len(ladder) - 1))])
         if pitch < low or pitch > low + LEAD_RANGE:  # turn back into the register
             pitch = int(ladder[int(np.clip(start - step, 0, len(ladder) - 1))])
@@ -104,9 +104,9 @@ def _realize(motif: Motif, chords_rel: np.ndarray, scale: np.ndarray, *, previou
     return notes
 
 
-def _cadence(motif: Motif, chords_rel: np.ndarray, scale: np.ndarray, *, previous: int, low: int, final: bool) -> list[list[int]]:
+def _cadence(motif: Motif, chords_rel: np.ndarray, ladder: np.ndarray, *, previous: int, low: int, final: bool) -> list[list[int]]:
     """A phrase's last bar: the motif's notes of its first beat, then a held chord tone (the root when ``final``) and a breath."""
-    head = [n for n in _realize(motif, chords_rel, scale, previous=previous, low=low, count=len(motif.ticks)) if n[1] < TICKS_PER_BEAT]
+    head = [n for n in _realize(motif, chords_rel, ladder, previous=previous, low=low) if n[1] < TICKS_PER_BEAT]
     last = head[-1][0] if head else previous
     hold_tick = TICKS_PER_BEAT if head else 0
     tones = chord_pitch_classes(int(chords_rel[hold_tick])) or (last % 12,)
@@ -129,7 +129,8 @@ def lead_section(
     rng = np.random.default_rng([seed, 22])
     low = lead_register(tonic)
     source = next((bar for bar in model_lead if len({int(t) for t in bar[:, START_COL].tolist()}) >= MIN_MOTIF_NOTES), np.zeros((0, 4)))
-    motif = motif_of(np.asarray(source, np.int64).reshape(-1, 4), scale, rng)
+    ladder = scale_pitches(scale)
+    motif = motif_of(np.asarray(source, np.int64).reshape(-1, 4), ladder, rng)
     last = previous if previous is not None else low + LEAD_RANGE // 2
     bars = []
     n_bars = len(chords)
@@ -137,9 +138,9 @@ def lead_section(
         phrase_end = offset % PHRASE_BARS == PHRASE_BARS - 1 or offset == n_bars - 1
         if phrase_end:
             final = offset + PHRASE_BARS > n_bars - 1
-            rows = _cadence(motif, bar_chords, scale, previous=last, low=low, final=final)
+            rows = _cadence(motif, bar_chords, ladder, previous=last, low=low, final=final)
         else:
-            rows = _realize(motif, bar_chords, scale, previous=last, low=low, count=len(motif.ticks))
+            rows = _realize(motif, bar_chords, ladder, previous=last, low=low)
         last = rows[-1][0] if rows else last
         bars.append(np.array([[LEAD, p, t, d] for p, t, d in rows], np.int64).reshape(-1, 4))
     return bars

@@ -1,6 +1,6 @@
 import numpy as np
 
-from cmtlite.music.lead import LEAD_RANGE, lead_section, motif_of
+from cmtlite.music.lead import LEAD_RANGE, lead_section, motif_of, scale_pitches
 from cmtlite.music.parts import GUITAR_HIGH, GUITAR_LOW, PAD_HIGH, PAD_LOW, guitar_bar, pad_bar
 from cmtlite.music.plan import scale_of
 from cmtlite.tokens.chords import Key, chord_pitch_classes, parse_chord
@@ -42,7 +42,7 @@ def test_the_motif_is_stated_and_sequenced_with_its_rhythm():
 
 def test_the_models_lead_gives_the_motif():
     model = np.array([[LEAD, 64, 0, 2], [LEAD, 65, 4, 2], [LEAD, 67, 8, 2], [LEAD, 72, 9, 1], [LEAD, 65, 12, 4]], np.int64)
-    motif = motif_of(model, C_MAJOR, np.random.default_rng(0))
+    motif = motif_of(model, scale_pitches(C_MAJOR), np.random.default_rng(0))
     assert motif.ticks == (0, 4, 8, 12)  # onsets closer than an 8th merge
     assert motif.steps == (0, 1, 2, 1)  # E F G F: scale steps from the first note
 
