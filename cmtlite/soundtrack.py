@@ -63,7 +63,6 @@ from cmtlite.music.plan import echo_ticks, lead_program, marker_ticks, scale_of,
 from cmtlite.music.regenerate import regenerate_bars
 from cmtlite.music.sampler import generate_tokens
 from cmtlite.outputs import atomic_output, check_outputs
-from cmtlite.plots import plot_soundtrack
 from cmtlite.timing import TempoMap, check_tempo_bpm
 from cmtlite.tokens.chords import Key
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, START_COL, Score, decode, encode
@@ -430,6 +429,8 @@ def write_outputs(
                 mux(video, audio, outputs.video, original_audio=mix.original_audio, force=force)
             written.append(outputs.video)
     if outputs.plot is not None:
+        from cmtlite.plots import plot_soundtrack  # matplotlib only when a plot is asked for (0.2 s of the start-up)
+
         plot_soundtrack(controls, track.notes_s(), outputs.plot, force=force)
         written.append(outputs.plot)
     return written, gain_db

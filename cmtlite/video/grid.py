@@ -27,6 +27,7 @@ TEMPO_SMOOTH_WEIGHT = 50.0  # pull of the previous bar's tempo, likewise
 CUT_PENALTY = 100.0  # a cut 20 ms or more off its bar line / beat costs this much (a visual beat scores up to ~1.5)
 CUT_TOLERANCE_S = 0.02  # ... and one closer pays the squared fraction of that
 _PHASE_STEPS = 64
+_DP_BLOCK = 32  # tempo-map lattice starts scored at once: (32, L, L) floats
 
 
 def _alignment(times_s: np.ndarray, weights: np.ndarray, periods_s: np.ndarray, phases: np.ndarray) -> np.ndarray:
@@ -153,21 +154,24 @@ def fit_tempo_map(beats: VisualBeats, cuts_s: np.ndarray, *, tempo_bpm: float, d
     order = np.argsort(cuts_s)
     cut_positions = origin + np.asarray(cuts_s, np.float64)[order] / step
     on_bar_line = after_long_shot(np.asarray(cuts_s, np.float64)[order], tempo_bpm=tempo_bpm)
-    ring = int(lengths.max()) + 1  # scores are kept for the last bar length's worth of starts only
+    block = min(int(lengths.min()), _DP_BLOCK)  # starts less than a shortest bar apart do not depend on each other
+    ring = int(lengths.max()) + block  # scores are kept for the last bar length's worth of starts (and a block) only
     score = np.full((ring, len(lengths)), -np.inf, np.float32)  # score[q % ring]: best path whose last bar starts at q
     bar_scores = _BarScorer(lengths, salience, cut_positions, on_bar_line)
     back = np.zeros((n_positions, len(lengths)), np.uint8)  # index of the previous bar's length (lengths <= 255 of them)
-    for q in range(origin + 1):
-        first = q + lengths > origin  # a first bar holds time 0
-        score[q % ring] = np.where(first, bar_scores(q) + prior, -np.inf)
-    for q in range(origin + 1, end + 1):
-        starts = q - lengths  # where the previous bar started, for each previous length
-        previous = np.where(starts >= 0, score[starts % ring, np.arange(len(lengths))], -np.inf)  # (L,)
-        total = previous[:, None] + smooth  # (previous length, new length)
-        best = np.argmax(total, axis=0)
-        gain = total[best, np.arange(len(lengths))]
-        score[q % ring] = gain + bar_scores(q) + prior
-        back[q] = best
+    firsts = np.arange(origin + 1)
+    holds_zero = firsts[:, None] + lengths[None, :] > origin  # a first bar holds time 0
+    score[firsts % ring] = np.where(holds_zero, bar_scores(firsts) + prior, -np.inf)
+    columns = np.arange(len(lengths))
+    for first in range(origin + 1, end + 1, block):
+        qs = np.arange(first, min(first + block, end + 1))
+        starts = qs[:, None] - lengths[None, :]  # (B, L): where the previous bar started, for each previous length
+        previous = np.where(starts >= 0, score[starts % ring, columns], -np.inf)
+        total = previous[:, :, None] + smooth[None]  # (B, previous length, new length)
+        best = np.argmax(total, axis=1)
+        gain = np.take_along_axis(total, best[:, None, :], axis=1)[:, 0]
+        score[qs % ring] = gain + bar_scores(qs) + prior
+        back[qs] = best
     q, li = _best_last_bar(score, lengths, end)
     bar_lines = [q + int(lengths[li])]
     while True:  # walk back to the first bar, the one that holds time 0
@@ -209,17 +213,18 @@ class _BarScorer:
         self.salience = np.append(salience, 0.0)  # one past the end, for the interpolation
         self.tolerance = CUT_TOLERANCE_S / TEMPO_MAP_STEP_S
 
-    def __call__(self, q: int) -> np.ndarray:
-        """Scores (L,) of a bar starting at lattice index ``q``."""
-        index = q + self.floor
-        at_beats = self.salience[index] * (1 - self.fraction) + self.salience[index + 1] * self.fraction  # (L, 4)
+    def __call__(self, qs: np.ndarray) -> np.ndarray:
+        """Scores (B, L) of bars starting at lattice indices ``qs`` (B,), increasing."""
+        index = qs[:, None, None] + self.floor[None]  # (B, L, 4)
+        at_beats = self.salience[index] * (1 - self.fraction) + self.salience[index + 1] * self.fraction
         scores = at_beats @ self._WEIGHTS
-        near = slice(*np.searchsorted(self.cut_positions, [q - self.tolerance, q + self.lengths[-1]]))  # cut positions increase
+        near = slice(*np.searchsorted(self.cut_positions, [qs[0] - self.tolerance, qs[-1] + self.lengths[-1]]))  # cut positions increase
+        q = qs[:, None]
         for position, bar_line in zip(self.cut_positions[near], self.on_bar_line[near], strict=True):
-            inside = (position >= q - self.tolerance) & (position < q + self.lengths - self.tolerance)  # (L,)
+            inside = (position >= q - self.tolerance) & (position < q + self.lengths - self.tolerance)  # (B, L)
             if not inside.any():
                 continue
-            off_beat = np.minimum((np.abs(q + self.offsets - position).min(axis=1) / self.tolerance) ** 2, 1.0)
+            off_beat = np.minimum((np.abs(q[..., None] + self.offsets - position).min(axis=2) / self.tolerance) ** 2, 1.0)
             if bar_line:  # on a beat but off the bar line is half a miss
                 off_beat = np.minimum(np.minimum(((position - q) / self.tolerance) ** 2, 1.0), 0.5 + 0.5 * off_beat)
             scores -= CUT_PENALTY * inside * off_beat
