@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,17 @@ def test_two_processes_match_one_and_resume_with_one(tiny_corpus, tmp_path):
     model, metadata = load_model(tmp_path / "two" / "model.safetensors")
     assert model.config == TINY and metadata["step"] == "10"
     result = run("sample", "-o", tmp_path / "two.mid", "--model", tmp_path / "two" / "model.safetensors", "--bars", 2, "-q")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile on the CPU needs a C++ compiler")
+def test_compiled_training_matches_eager_on_the_cpu(tiny_corpus, tmp_path):
+    """The step through ``torch.compile`` (CUDA's default) is the same step: same losses, a checkpoint that samples."""
+    eager = train(tiny_corpus, tmp_path / "eager", model_config=TINY, train_config=TEN, device="cpu", quiet=True, compiled=False)
+    compiled = train(tiny_corpus, tmp_path / "compiled", model_config=TINY, train_config=TEN, device="cpu", quiet=True, compiled=True)
+    assert losses(compiled) == pytest.approx(losses(eager), rel=LOSS_TOLERANCE)
+    result = run("sample", "-o", tmp_path / "c.mid", "--model", tmp_path / "compiled" / "model.safetensors", "--bars", 2, "-q")
     assert result.exit_code == 0, result.output
 
 
