@@ -82,6 +82,7 @@ def test_cuda_bf16_compiled_training_and_nccl_under_torchrun(tiny_corpus, tmp_pa
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1", "-m", "cmtlite", "train",
                str(tiny_corpus), "-o", str(tmp_path / "nccl"), "--config", "tiny", "--steps", "10", "--batch-size", "4", "--device",
                "cuda", "-q"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})  # noqa: S603
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))  # keep what the caller's environment adds
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": path})  # noqa: S603
     assert done.returncode == 0, done.stdout + done.stderr
     assert "step 10" in done.stdout and (tmp_path / "nccl" / "model.safetensors").exists()
