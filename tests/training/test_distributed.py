@@ -60,6 +60,7 @@ def test_two_processes_match_one_and_resume_with_one(tiny_corpus, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own compile internals
 @pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile on the CPU needs a C++ compiler")
 def test_compiled_training_matches_eager_on_the_cpu(tiny_corpus, tmp_path):
     """The step through ``torch.compile`` (CUDA's default) is the same step: same losses, a checkpoint that samples."""
