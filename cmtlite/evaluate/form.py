@@ -65,11 +65,8 @@ import numpy as np
 from cmtlite.constants import TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.evaluate.notes import Notes, harmony, sections
 from cmtlite.tokens.chords import NO_CHORD
+from cmtlite.tokens.vocab import CRASHES, KICKS, SNARES, TOMS
 
-KICKS = (35, 36)
-SNARES = (37, 38, 40)
-TOMS = (41, 43, 45, 47, 48, 50)
-CRASHES = (49, 52, 55, 57)
 BLOCK_BARS = 8  # the phrase: default groove section and the block of block_match_8bar
 FILL_MIN_ONSETS = 3  # snare/tom 16ths in the last two beats that make a fill
 FILL_FROM_16TH = 2 * TICKS_PER_BEAT  # the bar's beats 3-4

@@ -55,11 +55,10 @@ from typing import Any
 import numpy as np
 
 from cmtlite.constants import TICKS_PER_BAR, TICKS_PER_BEAT
-from cmtlite.evaluate.form import KICKS, SNARES
 from cmtlite.evaluate.metrics import chord_tone_ratio
 from cmtlite.evaluate.notes import Notes, harmony, lead_part
+from cmtlite.tokens.vocab import HATS, KICKS, SNARES
 
-HATS = (42, 44, 46)
 STEP_MAX_SEMITONES = 2
 LEAP_MIN_SEMITONES = 8  # a leap is more than a fifth (7 semitones)
 RANGE_PERCENTILES = (5, 95)

@@ -60,7 +60,6 @@ from cmtlite.music.parts import (
     GUITAR_HIGH,
     GUITAR_LOW,
     KICK,
-    KICKS,
     LIGHT_PERCUSSION,
     PAD_HIGH,
     PAD_LOW,
@@ -82,7 +81,7 @@ from cmtlite.music.parts import (
 from cmtlite.music.plan import ENDING_MIN_TICKS, PHRASE_BARS, final_tick
 from cmtlite.tokens.chords import chord_pitch_classes
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL, Score, make_score
-from cmtlite.tokens.vocab import BASS, DRUMS, FAMILIES, GUITAR, LEAD, MAX_DURATION_TICKS, PIANO, STRINGS
+from cmtlite.tokens.vocab import BASS, DRUMS, FAMILIES, GUITAR, KICKS, LEAD, MAX_DURATION_TICKS, PIANO, STRINGS
 
 CRASH_GAP_BARS = 4  # a cut inside a section gets a crash only after this many bars without one
 MIN_FIGURE_SHARE = 0.25  # a part that plays in fewer of a section's bars keeps the model's bars as they are

@@ -37,12 +37,9 @@ import numpy as np
 from cmtlite.constants import TICKS_PER_BAR, TICKS_PER_BEAT
 from cmtlite.tokens.chords import chord_pitch_classes
 from cmtlite.tokens.codec import DURATION_COL, FAMILY_COL, PITCH_COL, START_COL
-from cmtlite.tokens.vocab import BASS, DRUMS, GUITAR, STRINGS
+from cmtlite.tokens.vocab import BASS, CRASHES, DRUMS, GUITAR, HAND_CLAP, KICKS, SNARES, STRINGS
 
-KICKS = (35, 36)  # GM acoustic / electric bass drum
-SNARES = (37, 38, 39, 40)  # side stick, snares, hand clap
-TOMS = (41, 43, 45, 47, 48, 50)
-CRASHES = (49, 52, 55, 57)  # crash 1, Chinese, splash, crash 2
+BACKBEAT = (*SNARES, HAND_CLAP)  # what weighs double with the kick in a groove
 # Hats, ride, tambourine, cowbell, cabasa, maracas, shaker: the light layer that density thickens or thins.
 LIGHT_PERCUSSION = (42, 44, 46, 51, 53, 54, 56, 59, 69, 70, 82)
 KICK, SNARE, CLOSED_HAT, CRASH = 36, 38, 42, 49
@@ -89,7 +86,7 @@ def jaccard(a: set, b: set) -> float:
 def drum_events(drums_rel: np.ndarray) -> set[tuple[int, int]]:
     """(tick, pitch) of a drum bar, kick and snare notes counted twice (as pitch and as pitch + 128)."""
     events = {(int(t), int(p)) for p, t in drums_rel[:, [PITCH_COL, START_COL]].tolist()}
-    return events | {(t, p + 128) for t, p in events if p in KICKS + SNARES}
+    return events | {(t, p + 128) for t, p in events if p in KICKS + BACKBEAT}
 
 
 def medoid(items: list[set]) -> int:

@@ -37,6 +37,13 @@ DRUMS, PIANO, GUITAR, BASS, STRINGS, LEAD = range(len(FAMILIES))
 # program its mood calls for (:func:`~cmtlite.music.plan.lead_program`).
 FAMILY_PROGRAMS = {DRUMS: 0, PIANO: 0, GUITAR: 25, BASS: 33, STRINGS: 48, LEAD: 73}
 LEAD_TRACK_WORDS = ("melod", "vocal", "voice", "lead", "sing")  # a track whose name holds one of these is the tune
+# General MIDI drum keys (the drums family's pitches) by role.
+KICKS = (35, 36)  # acoustic / electric bass drum
+SNARES = (37, 38, 40)  # side stick, acoustic / electric snare
+HAND_CLAP = 39
+HATS = (42, 44, 46)  # closed, pedal, open hi-hat
+TOMS = (41, 43, 45, 47, 48, 50)
+CRASHES = (49, 52, 55, 57)  # crash 1, Chinese, splash, crash 2
 
 VOCAB_SIZES = (
     len(TYPE_NAMES),  # type

@@ -7,11 +7,11 @@ from cmtlite.controls import Section
 from cmtlite.errors import ConfigError
 from cmtlite.music.composer import Form, compose_score
 from cmtlite.music.grammar import constant_controls
-from cmtlite.music.parts import CRASHES, FILLS, KICKS, SNARES, TOMS
+from cmtlite.music.parts import BACKBEAT, FILLS
 from cmtlite.music.plan import make_plan
 from cmtlite.tokens.chords import Key, chord_pitch_classes
 from cmtlite.tokens.codec import make_score
-from cmtlite.tokens.vocab import BASS, DRUMS, PIANO, STRINGS
+from cmtlite.tokens.vocab import BASS, CRASHES, DRUMS, KICKS, PIANO, STRINGS, TOMS
 
 N_BARS = 16
 SECTIONS = tuple(Section(start_bar=b, label=label) for b, label in ((0, "A"), (4, "B"), (8, "A"), (12, "B")))
@@ -56,7 +56,7 @@ def _events(rows, pitches=None):
 def test_the_groove_holds_through_a_section_and_crashes_mark_only_the_form():
     score, _, _ = _compose()
     notes = score.notes
-    kick_snare = KICKS + SNARES
+    kick_snare = KICKS + BACKBEAT
     for first in (0, 4):
         patterns = [_events(_bar(notes, b, DRUMS), kick_snare) for b in range(first, first + 3)]  # the 4th bar has the fill
         assert patterns[0] and all(p == patterns[0] for p in patterns)
@@ -69,7 +69,7 @@ def test_the_bar_before_a_section_change_ends_on_a_fill():
     for bar in (3, 7, 11):
         last_beat = _bar(score.notes, bar, DRUMS)
         last_beat = last_beat[last_beat[:, 2] % 16 >= 12]
-        assert np.isin(last_beat[:, 1], SNARES + TOMS).sum() >= 3
+        assert np.isin(last_beat[:, 1], BACKBEAT + TOMS).sum() >= 3
         assert _events(last_beat) & {(t, p) for fill in FILLS for t, p in fill}
 
 
