@@ -24,7 +24,7 @@ from typing import Any
 from cmtlite.audio.render import resolve_soundfont
 from cmtlite.batch.jobs import Job, find_jobs
 from cmtlite.batch.storage import ReportLog, filesystem, join, normalize, relative_files, remove_partials
-from cmtlite.batch.worker import Shipment, Worker, record
+from cmtlite.batch.worker import Shipment, Worker, placement, record
 from cmtlite.errors import CmtliteError, ConfigError, OutputError
 from cmtlite.model import default_model_path, load_model
 from cmtlite.progress import progress_bar
@@ -64,7 +64,7 @@ class RayWorker:
             try:
                 self.worker = Worker(ray.get(shipment[0]))
             except CmtliteError as err:
-                where = {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname()}
+                where = placement()
                 return record(job, "failed", f"worker setup on {where['host']}: {err}", {}, time.perf_counter()) | where
         return self.worker.run(job)
 

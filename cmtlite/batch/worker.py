@@ -60,13 +60,13 @@ class Worker:
             self.soundfont = resolve_soundfont(Path(self.files.name) / "soundfont.sf2")
         else:
             self.soundfont = resolve_soundfont(shipment.soundfont)
-        self.host, self.node_id = socket.gethostname(), _ray_node_id()
+        self.where = placement()
 
     def run(self, job: Job) -> dict[str, Any]:
         """The job's report record: status ``ok`` or ``failed``, error message, seconds per stage, node and host."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        where = {"node_id": self.node_id, "host": self.host}
+        where = self.where
 
         def on_stage(name: str, seconds: float) -> None:
             timings[name] = round(seconds, 3)
@@ -99,13 +99,15 @@ class Worker:
         return result
 
 
-def _ray_node_id() -> str | None:
-    """The Ray node id (hex) of this process, None outside a Ray worker."""
+def placement() -> dict[str, str | None]:
+    """Where this process runs, as a report record says it: ``node_id`` (Ray's, hex; None outside Ray) and ``host``."""
     try:
         import ray
     except ImportError:
-        return None
-    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+        node_id = None
+    else:
+        node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    return {"node_id": node_id, "host": socket.gethostname()}
 
 
 def record(job: Job, status: str, error: str | None, timings: dict[str, float], started: float) -> dict[str, Any]:
